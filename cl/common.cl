@@ -1,0 +1,27 @@
+/* Prepended to every decocl program: helpers and Philox, bit-identical to host/core/rng.c.
+ * Convention: a tensor argument is a pair (__global float *name, ulong name_off), the
+ * offset in floats; VIEW(name) rebases the pointer. */
+#define VIEW(p) ((p) + p##_off)
+
+#define PHILOX_M0 0xD2511F53u
+#define PHILOX_M1 0xCD9E8D57u
+#define PHILOX_W0 0x9E3779B9u
+#define PHILOX_W1 0xBB67AE85u
+
+inline uint4 philox4x32_10(uint4 c, uint2 k) {
+    for (int round = 0; round < 10; ++round) {
+        uint lo0 = PHILOX_M0 * c.x, hi0 = mul_hi(PHILOX_M0, c.x);
+        uint lo1 = PHILOX_M1 * c.z, hi1 = mul_hi(PHILOX_M1, c.z);
+        c = (uint4)(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
+        k += (uint2)(PHILOX_W0, PHILOX_W1);
+    }
+    return c;
+}
+
+/* The dropout word of element i (see dc_dropout in include/decocl/ops.h). */
+inline uint dropout_word(ulong seed, uint site, ulong step, ulong i) {
+    uint4 w = philox4x32_10((uint4)((uint)(i >> 2), site, (uint)step, (uint)(step >> 32)),
+                            (uint2)((uint)seed, (uint)(seed >> 32)));
+    uint lane = (uint)(i & 3);
+    return lane == 0 ? w.x : lane == 1 ? w.y : lane == 2 ? w.z : w.w;
+}

@@ -1,0 +1,67 @@
+/* Elementwise ops: bias, relu, dropout, scale/axpy/add. One work-item per element. */
+
+__kernel void bias_add(__global float *x, ulong x_off, __global const float *bias, ulong bias_off, ulong rows,
+                       ulong cols) {
+    ulong i = get_global_id(0);
+    if (i >= rows * cols) return;
+    VIEW(x)[i] += VIEW(bias)[i % cols];
+}
+
+/* One work-item per column; rows summed in order (no atomics). */
+__kernel void bias_grad(__global float *dbias, ulong dbias_off, __global const float *dy, ulong dy_off, ulong rows,
+                        ulong cols) {
+    ulong c = get_global_id(0);
+    if (c >= cols) return;
+    __global const float *g = VIEW(dy) + c;
+    float acc = 0.0f;
+    for (ulong r = 0; r < rows; ++r) acc += g[r * cols];
+    VIEW(dbias)[c] += acc;
+}
+
+__kernel void relu_fwd(__global float *out, ulong out_off, __global const float *in, ulong in_off, ulong n) {
+    ulong i = get_global_id(0);
+    if (i >= n) return;
+    float v = VIEW(in)[i];
+    VIEW(out)[i] = v > 0.0f ? v : 0.0f;
+}
+
+__kernel void relu_bwd(__global float *din, ulong din_off, __global const float *dout, ulong dout_off,
+                       __global const float *out, ulong out_off, ulong n) {
+    ulong i = get_global_id(0);
+    if (i >= n) return;
+    if (VIEW(out)[i] > 0.0f) VIEW(din)[i] += VIEW(dout)[i];
+}
+
+/* mode 0: mask by threshold; the host handles p == 0 (copy) and p == 1 (zero). */
+__kernel void dropout_fwd(__global float *out, ulong out_off, __global const float *in, ulong in_off, ulong n,
+                          ulong seed, uint site, ulong step, uint thr, float keep_scale) {
+    ulong i = get_global_id(0);
+    if (i >= n) return;
+    float f = dropout_word(seed, site, step, i) >= thr ? keep_scale : 0.0f;
+    VIEW(out)[i] = VIEW(in)[i] * f;
+}
+
+__kernel void dropout_bwd(__global float *din, ulong din_off, __global const float *dout, ulong dout_off, ulong n,
+                          ulong seed, uint site, ulong step, uint thr, float keep_scale) {
+#pragma OPENCL FP_CONTRACT OFF /* a fused multiply-add would round differently from ref */
+    ulong i = get_global_id(0);
+    if (i >= n) return;
+    float f = dropout_word(seed, site, step, i) >= thr ? keep_scale : 0.0f;
+    VIEW(din)[i] += VIEW(dout)[i] * f;
+}
+
+__kernel void scale(__global float *x, ulong x_off, float alpha, ulong n) {
+    ulong i = get_global_id(0);
+    if (i < n) VIEW(x)[i] *= alpha;
+}
+
+__kernel void axpy(__global float *y, ulong y_off, float alpha, __global const float *x, ulong x_off, ulong n) {
+    ulong i = get_global_id(0);
+    if (i < n) VIEW(y)[i] += alpha * VIEW(x)[i];
+}
+
+__kernel void add(__global float *out, ulong out_off, __global const float *a, ulong a_off, __global const float *b,
+                  ulong b_off, ulong n) {
+    ulong i = get_global_id(0);
+    if (i < n) VIEW(out)[i] = VIEW(a)[i] + VIEW(b)[i];
+}

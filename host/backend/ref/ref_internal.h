@@ -1,0 +1,47 @@
+/* The plain-C backend: memory is a float array; ops are readable loops with
+ * reductions accumulated in double. It is the oracle every kernel is tested against. */
+#ifndef DC_REF_INTERNAL_H
+#define DC_REF_INTERNAL_H
+
+#include "backend/backend_impl.h"
+
+struct dc_mem {
+    float *data;
+    size_t n;
+};
+
+/* Pointer to the first float of a view. */
+static inline float *ref_ptr(dc_view v) { return v.mem ? v.mem->data + v.off : NULL; }
+
+dc_status ref_gemm(struct dc_backend *be, const struct dc_gemm_shape *s, float alpha, dc_view a, dc_view b, float beta,
+                   dc_view c);
+
+dc_status ref_bias_add(struct dc_backend *be, dc_view x, dc_view bias, size_t rows, size_t cols);
+dc_status ref_bias_grad(struct dc_backend *be, dc_view dbias, dc_view dy, size_t rows, size_t cols);
+dc_status ref_relu_fwd(struct dc_backend *be, dc_view out, dc_view in, size_t n);
+dc_status ref_relu_bwd(struct dc_backend *be, dc_view din, dc_view dout, dc_view out, size_t n);
+dc_status ref_dropout_fwd(struct dc_backend *be, dc_view out, dc_view in, size_t n, const struct dc_dropout *d);
+dc_status ref_dropout_bwd(struct dc_backend *be, dc_view din, dc_view dout, size_t n, const struct dc_dropout *d);
+dc_status ref_scale(struct dc_backend *be, dc_view x, float alpha, size_t n);
+dc_status ref_axpy(struct dc_backend *be, dc_view y, float alpha, dc_view x, size_t n);
+dc_status ref_add(struct dc_backend *be, dc_view out, dc_view a, dc_view b, size_t n);
+
+dc_status ref_layernorm_fwd(struct dc_backend *be, dc_view out, dc_view mean, dc_view rstd, dc_view in, dc_view w,
+                            dc_view b, size_t rows, size_t cols);
+dc_status ref_layernorm_bwd(struct dc_backend *be, dc_view din, dc_view dw, dc_view db, dc_view dout, dc_view in,
+                            dc_view mean, dc_view rstd, dc_view w, size_t rows, size_t cols);
+dc_status ref_softmax_fwd(struct dc_backend *be, dc_view out, dc_view in, size_t batch, size_t rows, size_t cols,
+                          float scale, bool causal);
+dc_status ref_softmax_bwd(struct dc_backend *be, dc_view din, dc_view dout, dc_view out, size_t batch, size_t rows,
+                          size_t cols, float scale);
+dc_status ref_meanpool_fwd(struct dc_backend *be, dc_view out, dc_view in, size_t B, size_t T, size_t D);
+dc_status ref_meanpool_bwd(struct dc_backend *be, dc_view din, dc_view dout, size_t B, size_t T, size_t D);
+dc_status ref_im2col(struct dc_backend *be, dc_view col, dc_view in, size_t B, size_t T, size_t C, size_t k);
+dc_status ref_col2im(struct dc_backend *be, dc_view din, dc_view dcol, size_t B, size_t T, size_t C, size_t k);
+
+dc_status ref_sum(struct dc_backend *be, dc_view out, dc_view in, size_t n, float scale);
+dc_status ref_norm2(struct dc_backend *be, dc_view out, dc_view in, size_t n);
+dc_status ref_adam(struct dc_backend *be, dc_view param, dc_view m, dc_view v, dc_view grad, dc_view norm,
+                   dc_view active, size_t n, const struct dc_adam *a);
+
+#endif
