@@ -161,8 +161,10 @@ static int cmd_devices(struct cli *cli) {
                 if (!dc_backend_supports(be, (enum dc_op)op)) printf(" %s", dc_op_name((enum dc_op)op));
             printf("\n");
         }
-        if (strcmp(d->type, "ref") != 0)
+        if (strcmp(d->type, "ref") != 0) {
             printf("    gemm provider: %s\n", dc_backend_gemm_provider(be) == DC_GEMM_CLBLAST ? "clblast" : "own (cl/gemm.cl)");
+            printf("    kernels: %s\n", dc_backend_program_origin(be));
+        }
         dc_backend_close(be);
     }
     free(list);

@@ -49,6 +49,7 @@ void dc_backend_close(struct dc_backend *be) {
 const char *dc_backend_name(const struct dc_backend *be) { return be->impl->name; }
 const char *dc_backend_device_name(const struct dc_backend *be) { return be->device_name; }
 const char *dc_backend_driver(const struct dc_backend *be) { return be->driver; }
+const char *dc_backend_program_origin(const struct dc_backend *be) { return be->program_origin; }
 struct dc_error *dc_backend_error(struct dc_backend *be) { return be->err; }
 enum dc_gemm_provider dc_backend_gemm_provider(const struct dc_backend *be) { return be->gemm_provider; }
 

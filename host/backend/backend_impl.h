@@ -57,6 +57,7 @@ struct dc_backend {
     char device_name[256];
     char driver[128];
     enum dc_gemm_provider gemm_provider;
+    const char *program_origin; /* "source", "cache", "binary" (--kernels-binary) or "none" (ref) */
 };
 
 /* Opens the plain-C backend. */

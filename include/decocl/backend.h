@@ -48,6 +48,9 @@ const char *dc_backend_name(const struct dc_backend *be);        /* "ref" | "ope
 const char *dc_backend_device_name(const struct dc_backend *be); /* e.g. "ref (plain C)" or CL_DEVICE_NAME */
 const char *dc_backend_driver(const struct dc_backend *be);      /* CL_DRIVER_VERSION or "decocl <version>" */
 struct dc_error *dc_backend_error(struct dc_backend *be);
+/* Where the kernels came from: "source" (compiled now), "cache" (program cache hit),
+ * "binary" (--kernels-binary) or "none" (ref). */
+const char *dc_backend_program_origin(const struct dc_backend *be);
 /* Which GEMM provider this backend uses now (OWN for ref). */
 enum dc_gemm_provider dc_backend_gemm_provider(const struct dc_backend *be);
 

@@ -180,6 +180,7 @@ static dc_status load_kernels_binary(struct cl_backend *cb, const char *path) {
         return build_failed(cb, rc, what);
     }
     dc_log_info("%s: loaded program binary %s (%zu bytes)", cb->base.device_name, path, len);
+    cb->base.program_origin = "binary";
     return DC_OK;
 }
 
@@ -198,6 +199,7 @@ static dc_status build_from_source(struct cl_backend *cb) {
         free(bin);
         if (rc == CL_SUCCESS) {
             dc_log_info("%s: program cache hit (%.0f ms)", cb->base.device_name, 1e3 * (dc_now_seconds() - t0));
+            cb->base.program_origin = "cache";
             free(src);
             return DC_OK;
         }
@@ -213,6 +215,7 @@ static dc_status build_from_source(struct cl_backend *cb) {
     free(src);
     if (rc != CL_SUCCESS) return build_failed(cb, rc, "building the kernels (" BUILD_OPTIONS ")");
     dc_log_info("%s: built the kernels from source in %.2f s", cb->base.device_name, dc_now_seconds() - t0);
+    cb->base.program_origin = "source";
     if (cb->cache_dir[0] && program_binary(cb, &bin, &len) == DC_OK) {
         cl_cache_write(cb->cache_dir, key, bin, len);
         free(bin);

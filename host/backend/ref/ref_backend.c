@@ -99,6 +99,7 @@ dc_status dc_ref_open(struct dc_backend **out, struct dc_error *err) {
     snprintf(be->device_name, sizeof be->device_name, "ref (plain C)");
     snprintf(be->driver, sizeof be->driver, "decocl %s", DECOCL_VERSION);
     be->gemm_provider = DC_GEMM_OWN;
+    be->program_origin = "none";
     *out = be;
     return DC_OK;
 }
