@@ -18,10 +18,7 @@ inline uint4 philox4x32_10(uint4 c, uint2 k) {
     return c;
 }
 
-/* The dropout word of element i (see dc_dropout in include/decocl/ops.h). */
-inline uint dropout_word(ulong seed, uint site, ulong step, ulong i) {
-    uint4 w = philox4x32_10((uint4)((uint)(i >> 2), site, (uint)step, (uint)(step >> 32)),
-                            (uint2)((uint)seed, (uint)(seed >> 32)));
-    uint lane = (uint)(i & 3);
-    return lane == 0 ? w.x : lane == 1 ? w.y : lane == 2 ? w.z : w.w;
+/* The dropout words of elements 4*q .. 4*q+3 (see dc_dropout in include/decocl/ops.h). */
+inline uint4 dropout_words(ulong seed, uint site, ulong step, ulong q) {
+    return philox4x32_10((uint4)((uint)q, site, (uint)step, (uint)(step >> 32)), (uint2)((uint)seed, (uint)(seed >> 32)));
 }

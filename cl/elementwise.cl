@@ -32,22 +32,31 @@ __kernel void relu_bwd(__global float *din, ulong din_off, __global const float 
     if (VIEW(out)[i] > 0.0f) VIEW(din)[i] += VIEW(dout)[i];
 }
 
-/* mode 0: mask by threshold; the host handles p == 0 (copy) and p == 1 (zero). */
+/* One work-item per 4 elements: one Philox call gives all four words. The host
+ * handles p == 0 (copy) and p == 1 (zero). */
 __kernel void dropout_fwd(__global float *out, ulong out_off, __global const float *in, ulong in_off, ulong n,
                           ulong seed, uint site, ulong step, uint thr, float keep_scale) {
-    ulong i = get_global_id(0);
-    if (i >= n) return;
-    float f = dropout_word(seed, site, step, i) >= thr ? keep_scale : 0.0f;
-    VIEW(out)[i] = VIEW(in)[i] * f;
+    ulong q = get_global_id(0), i0 = 4 * q;
+    if (i0 >= n) return;
+    uint4 w = dropout_words(seed, site, step, q);
+    uint words[4] = {w.x, w.y, w.z, w.w};
+    for (int j = 0; j < 4 && i0 + j < n; ++j) {
+        float f = words[j] >= thr ? keep_scale : 0.0f;
+        VIEW(out)[i0 + j] = VIEW(in)[i0 + j] * f;
+    }
 }
 
 __kernel void dropout_bwd(__global float *din, ulong din_off, __global const float *dout, ulong dout_off, ulong n,
                           ulong seed, uint site, ulong step, uint thr, float keep_scale) {
 #pragma OPENCL FP_CONTRACT OFF /* a fused multiply-add would round differently from ref */
-    ulong i = get_global_id(0);
-    if (i >= n) return;
-    float f = dropout_word(seed, site, step, i) >= thr ? keep_scale : 0.0f;
-    VIEW(din)[i] += VIEW(dout)[i] * f;
+    ulong q = get_global_id(0), i0 = 4 * q;
+    if (i0 >= n) return;
+    uint4 w = dropout_words(seed, site, step, q);
+    uint words[4] = {w.x, w.y, w.z, w.w};
+    for (int j = 0; j < 4 && i0 + j < n; ++j) {
+        float f = words[j] >= thr ? keep_scale : 0.0f;
+        VIEW(din)[i0 + j] += VIEW(dout)[i0 + j] * f;
+    }
 }
 
 __kernel void scale(__global float *x, ulong x_off, float alpha, ulong n) {

@@ -35,10 +35,14 @@ uint32_t dc_dropout_threshold(float p) {
 
 float dc_dropout_scale(float p) { return p < 1.0f ? (float)(1.0 / (1.0 - (double)p)) : 0.0f; }
 
-uint32_t dc_dropout_word(uint64_t seed, uint32_t site, uint64_t step, uint64_t i) {
-    uint32_t ctr[4] = {(uint32_t)(i >> 2), site, (uint32_t)step, (uint32_t)(step >> 32)};
+void dc_dropout_words(uint64_t seed, uint32_t site, uint64_t step, uint64_t q, uint32_t w[4]) {
+    uint32_t ctr[4] = {(uint32_t)q, site, (uint32_t)step, (uint32_t)(step >> 32)};
     uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
-    uint32_t w[4];
     dc_philox4x32_10(ctr, key, w);
+}
+
+uint32_t dc_dropout_word(uint64_t seed, uint32_t site, uint64_t step, uint64_t i) {
+    uint32_t w[4];
+    dc_dropout_words(seed, site, step, i >> 2, w);
     return w[i & 3];
 }

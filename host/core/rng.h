@@ -13,5 +13,7 @@ uint32_t dc_dropout_threshold(float p);
 float dc_dropout_scale(float p);
 /* Word for element i of a dropout call (see dc_dropout in ops.h). */
 uint32_t dc_dropout_word(uint64_t seed, uint32_t site, uint64_t step, uint64_t i);
+/* The words of elements 4q .. 4q+3 from one Philox call. */
+void dc_dropout_words(uint64_t seed, uint32_t site, uint64_t step, uint64_t q, uint32_t w[4]);
 
 #endif

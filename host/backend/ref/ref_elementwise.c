@@ -40,9 +40,11 @@ dc_status ref_relu_bwd(struct dc_backend *be, dc_view din, dc_view dout, dc_view
     return DC_OK;
 }
 
-/* Multiplier of element i: 0 when dropped, else 1/(1-p). */
-static float dropout_factor(const struct dc_dropout *d, uint32_t thr, float keep_scale, uint64_t i) {
-    return dc_dropout_word(d->seed, d->site, d->step, i) >= thr ? keep_scale : 0.0f;
+/* Multipliers of elements 4q .. 4q+3: 0 when dropped, else 1/(1-p). */
+static void dropout_factors(const struct dc_dropout *d, uint32_t thr, float keep_scale, uint64_t q, float f[4]) {
+    uint32_t w[4];
+    dc_dropout_words(d->seed, d->site, d->step, q, w);
+    for (int j = 0; j < 4; ++j) f[j] = w[j] >= thr ? keep_scale : 0.0f;
 }
 
 dc_status ref_dropout_fwd(struct dc_backend *be, dc_view out, dc_view in, size_t n, const struct dc_dropout *d) {
@@ -59,7 +61,11 @@ dc_status ref_dropout_fwd(struct dc_backend *be, dc_view out, dc_view in, size_t
     }
     uint32_t thr = dc_dropout_threshold(d->p);
     float s = dc_dropout_scale(d->p);
-    for (size_t i = 0; i < n; ++i) o[i] = x[i] * dropout_factor(d, thr, s, i);
+    for (size_t q = 0; 4 * q < n; ++q) {
+        float f[4];
+        dropout_factors(d, thr, s, q, f);
+        for (size_t j = 0; j < 4 && 4 * q + j < n; ++j) o[4 * q + j] = x[4 * q + j] * f[j];
+    }
     return DC_OK;
 }
 
@@ -74,7 +80,11 @@ dc_status ref_dropout_bwd(struct dc_backend *be, dc_view din, dc_view dout, size
     }
     uint32_t thr = dc_dropout_threshold(d->p);
     float s = dc_dropout_scale(d->p);
-    for (size_t i = 0; i < n; ++i) dx[i] += dy[i] * dropout_factor(d, thr, s, i);
+    for (size_t q = 0; 4 * q < n; ++q) {
+        float f[4];
+        dropout_factors(d, thr, s, q, f);
+        for (size_t j = 0; j < 4 && 4 * q + j < n; ++j) dx[4 * q + j] += dy[4 * q + j] * f[j];
+    }
     return DC_OK;
 }
 
