@@ -3,11 +3,13 @@
  * norm on the device, so a training step never reads it back. */
 __kernel void adam(__global float *param, ulong param_off, __global float *m, ulong m_off, __global float *v,
                    ulong v_off, __global const float *grad, ulong grad_off, __global const float *norm, ulong norm_off,
-                   __global const float *active, ulong active_off, uint has_active, ulong n, float lr_corrected,
-                   float beta1, float beta2, float eps, float weight_decay, float clip, float bc2_sqrt) {
+                   __global const float *active, ulong active_off, uint has_active, ulong n, float step_size,
+                   float one_minus_beta1, float beta2, float one_minus_beta2, float eps, float weight_decay,
+                   float clip, float bc2_sqrt) {
+#pragma OPENCL FP_CONTRACT OFF /* round as ref and PyTorch do: no fused multiply-adds */
     ulong i = get_global_id(0);
     if (i >= n) return;
-    if (has_active && VIEW(active)[i / 64] == 0.0f) return;
+    if (has_active && VIEW(active)[i / 64] == 0.0f) return; /* 64 = DC_ADAM_CHUNK */
     float coef = 1.0f;
     if (clip > 0.0f) {
         float c = clip / (VIEW(norm)[0] + 1e-6f);
@@ -16,9 +18,9 @@ __kernel void adam(__global float *param, ulong param_off, __global float *m, ul
     float p = VIEW(param)[i];
     float g = VIEW(grad)[i] * coef + weight_decay * p;
     float mi = VIEW(m)[i], vi = VIEW(v)[i];
-    mi += (1.0f - beta1) * (g - mi);
-    vi = beta2 * vi + (1.0f - beta2) * g * g;
+    mi += one_minus_beta1 * (g - mi);
+    vi = beta2 * vi + one_minus_beta2 * g * g;
     VIEW(m)[i] = mi;
     VIEW(v)[i] = vi;
-    VIEW(param)[i] = p - lr_corrected * mi / (sqrt(vi) / bc2_sqrt + eps);
+    VIEW(param)[i] = p - step_size * mi / (sqrt(vi) / bc2_sqrt + eps);
 }

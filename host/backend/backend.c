@@ -1,4 +1,5 @@
 /* Public op wrappers: check view sizes, then dispatch to the backend's slot. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -283,6 +284,20 @@ dc_status dc_norm2(struct dc_backend *be, dc_view out, dc_view in, size_t n) {
     if (n) NEED(in, n);
     DISPATCH(norm2, out, in, n);
 }
+struct dc_adam_consts dc_adam_consts_of(const struct dc_adam *a) {
+    double t = (double)a->step;
+    return (struct dc_adam_consts){
+        .step_size = (float)(a->lr / (1.0 - pow(a->beta1, t))),
+        .bc2_sqrt = (float)sqrt(1.0 - pow(a->beta2, t)),
+        .one_minus_beta1 = (float)(1.0 - a->beta1),
+        .beta2 = (float)a->beta2,
+        .one_minus_beta2 = (float)(1.0 - a->beta2),
+        .eps = (float)a->eps,
+        .weight_decay = (float)a->weight_decay,
+        .clip = (float)a->clip,
+    };
+}
+
 dc_status dc_adam(struct dc_backend *be, dc_view param, dc_view m, dc_view v, dc_view grad, dc_view norm,
                   dc_view active, size_t n, const struct dc_adam *a) {
     if (!n) return DC_OK;

@@ -42,7 +42,7 @@ static dc_status run_norm2(struct dc_backend *be, const struct dc_op_case *c, co
 }
 /* tensors: param, m, v, grad, norm, active */
 static dc_status run_adam(struct dc_backend *be, const struct dc_op_case *c, const dc_view *t) {
-    struct dc_adam a = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.005f,
+    struct dc_adam a = {.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.005,
                         .clip = c->f[0], .step = c->p[1]};
     dc_view active = c->p[2] ? t[5] : (dc_view){0};
     /* the norm is computed on the device first, as in a training step */

@@ -127,10 +127,19 @@ dc_status dc_norm2(struct dc_backend *be, dc_view out, dc_view in, size_t n);
  * the loss has no gradient in PyTorch, so Adam skips it, weight decay included).
  * An empty active view (mem NULL) means all active. grad is not modified. */
 #define DC_ADAM_CHUNK 64
+/* Hyperparameters in double, as PyTorch holds them in Python: 1 - beta2 is formed in
+ * double and then rounded to float, as torch does when it passes the scalar to a kernel. */
 struct dc_adam {
-    float lr, beta1, beta2, eps, weight_decay, clip;
+    double lr, beta1, beta2, eps, weight_decay, clip;
     uint64_t step; /* t, starting at 1 */
 };
+/* The float constants every backend's Adam uses, derived once from struct dc_adam. */
+struct dc_adam_consts {
+    float step_size;                /* lr / (1 - beta1^t) */
+    float bc2_sqrt;                 /* sqrt(1 - beta2^t) */
+    float one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, clip;
+};
+struct dc_adam_consts dc_adam_consts_of(const struct dc_adam *a);
 dc_status dc_adam(struct dc_backend *be, dc_view param, dc_view m, dc_view v, dc_view grad, dc_view norm,
                   dc_view active, size_t n, const struct dc_adam *a);
 

@@ -79,14 +79,14 @@ dc_status cl_norm2(struct dc_backend *be, dc_view out, dc_view in, size_t n) {
 
 dc_status cl_adam(struct dc_backend *be, dc_view param, dc_view m, dc_view v, dc_view grad, dc_view norm,
                   dc_view active, size_t n, const struct dc_adam *a) {
-    /* the same float constants as ref_adam, computed once on the host */
-    float bc2_sqrt = (float)sqrt(1.0 - pow((double)a->beta2, (double)a->step));
-    float step_size = (float)((double)a->lr / (1.0 - pow((double)a->beta1, (double)a->step)));
-    dc_view norm_arg = a->clip > 0.0f ? norm : param; /* any valid buffer when unused */
+    struct dc_adam_consts k = dc_adam_consts_of(a); /* the same float constants as ref_adam */
+    dc_view norm_arg = k.clip > 0.0f ? norm : param; /* any valid buffer when unused */
     dc_view active_arg = active.mem ? active : param;
-    struct cl_arg args[] = {CLA_VIEW(param),        CLA_VIEW(m),          CLA_VIEW(v),        CLA_VIEW(grad),
-                            CLA_VIEW(norm_arg),     CLA_VIEW(active_arg), CLA_U32(active.mem != NULL),
-                            CLA_U64(n),             CLA_F32(step_size),   CLA_F32(a->beta1),  CLA_F32(a->beta2),
-                            CLA_F32(a->eps),        CLA_F32(a->weight_decay), CLA_F32(a->clip), CLA_F32(bc2_sqrt)};
+    struct cl_arg args[] = {CLA_VIEW(param),       CLA_VIEW(m),         CLA_VIEW(v),
+                            CLA_VIEW(grad),        CLA_VIEW(norm_arg),  CLA_VIEW(active_arg),
+                            CLA_U32(active.mem != NULL), CLA_U64(n),    CLA_F32(k.step_size),
+                            CLA_F32(k.one_minus_beta1), CLA_F32(k.beta2), CLA_F32(k.one_minus_beta2),
+                            CLA_F32(k.eps),        CLA_F32(k.weight_decay), CLA_F32(k.clip),
+                            CLA_F32(k.bc2_sqrt)};
     return cl_launch_1d(cl_of(be), CLK_adam, n, args, CL_NARGS(args));
 }
