@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bench/bench.h"
+#include "cli/commands.h"
 #include "core/log.h"
 #include "decocl/decocl.h"
 
@@ -212,7 +213,9 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "devices") == 0) return cmd_devices(&cli);
     if (strcmp(cmd, "build-kernels") == 0) return cmd_build_kernels(&cli);
     if (strcmp(cmd, "bench") == 0) return cmd_bench(&cli);
-    static const char *const later[] = {"train", "eval", "predict", "inspect", "make-dataset", "grad"};
+    if (strcmp(cmd, "inspect") == 0) return dc_cmd_inspect(cli.argc, cli.argv);
+    if (strcmp(cmd, "make-dataset") == 0) return dc_cmd_make_dataset(cli.argc, cli.argv);
+    static const char *const later[] = {"train", "eval", "predict", "grad"};
     for (size_t i = 0; i < sizeof later / sizeof later[0]; ++i)
         if (strcmp(cmd, later[i]) == 0) {
             fprintf(stderr, "decocl: '%s' is not available in this version yet\n", cmd);
