@@ -65,15 +65,8 @@ static inline size_t cl_round_up(size_t x, size_t m) { return (x + m - 1) / m * 
 /* Error names. */
 const char *dc_cl_error_name(cl_int code);
 const char *dc_clblast_error_name(int code);
+/* Records "<device>: <CL error name> (<code>) in <call> at <file>:<line>"; returns DC_ERR_CL. */
 dc_status cl_fail(struct dc_backend *be, cl_int code, const char *call, const char *file, int line);
-#define DC_CL_TRY(be, call, label)                                               \
-    do {                                                                         \
-        cl_int dc_cl_rc_ = (call);                                               \
-        if (dc_cl_rc_ != CL_SUCCESS) {                                           \
-            cl_fail((be), dc_cl_rc_, #call, __FILE__, __LINE__);                 \
-            goto label;                                                          \
-        }                                                                        \
-    } while (0)
 #define DC_CL_RETURN_IF(be, call)                                                                \
     do {                                                                                         \
         cl_int dc_cl_rc_ = (call);                                                               \
