@@ -80,18 +80,23 @@ dc_status cl_launch(struct cl_backend *cb, enum cl_kernel_id id, cl_uint dims, c
                     const size_t *local, const struct cl_arg *args, size_t nargs) {
     struct dc_backend *be = &cb->base;
     cl_kernel k = cb->kernels[id];
-    if (!k) return dc_set_error(be->err, DC_ERR_UNSUPPORTED, "%s: kernel %d missing", be->device_name, (int)id);
+    if (!k) return dc_set_error(be->err, DC_ERR_UNSUPPORTED, "%s: kernel %s missing", be->device_name, cl_kernel_name(id));
     size_t g[3];
     for (cl_uint d = 0; d < dims; ++d) {
         g[d] = local ? cl_round_up(global[d], local[d]) : global[d];
         if (g[d] == 0) return DC_OK;
     }
-    for (size_t i = 0; i < nargs; ++i) {
-        cl_int rc = clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].value);
-        if (rc != CL_SUCCESS) return cl_fail(be, rc, "clSetKernelArg", __FILE__, __LINE__);
+    cl_int rc = CL_SUCCESS;
+    char call[96];
+    for (size_t i = 0; i < nargs && rc == CL_SUCCESS; ++i) {
+        rc = clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].value);
+        if (rc != CL_SUCCESS) snprintf(call, sizeof call, "clSetKernelArg(%s, %zu)", cl_kernel_name(id), i);
     }
-    DC_CL_RETURN_IF(be, clEnqueueNDRangeKernel(cb->queue, k, dims, NULL, g, local, 0, NULL, NULL));
-    return DC_OK;
+    if (rc == CL_SUCCESS) {
+        rc = clEnqueueNDRangeKernel(cb->queue, k, dims, NULL, g, local, 0, NULL, NULL);
+        if (rc != CL_SUCCESS) snprintf(call, sizeof call, "clEnqueueNDRangeKernel(%s)", cl_kernel_name(id));
+    }
+    return rc == CL_SUCCESS ? DC_OK : cl_fail(be, rc, call, __FILE__, __LINE__);
 }
 
 dc_status cl_launch_1d(struct cl_backend *cb, enum cl_kernel_id id, size_t n, const struct cl_arg *args, size_t nargs) {

@@ -82,6 +82,7 @@ struct cl_device_ref {
 dc_status cl_device_select(const char *spec, struct cl_device_ref *out, struct dc_error *err);
 
 /* Programs (cl_program.c): builds or loads the program, fills cb->kernels. */
+const char *cl_kernel_name(enum cl_kernel_id id);
 dc_status cl_program_load(struct cl_backend *cb);
 /* Writes the built program's device binary to path, atomically. */
 dc_status cl_program_export(struct cl_backend *cb, const char *path);

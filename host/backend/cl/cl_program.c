@@ -19,6 +19,8 @@ static const char *const kernel_names[CLK_COUNT] = {
 #undef DC_CL_KERNEL
 };
 
+const char *cl_kernel_name(enum cl_kernel_id id) { return (unsigned)id < CLK_COUNT ? kernel_names[id] : "?"; }
+
 static dc_status read_file(struct dc_backend *be, const char *path, char **out, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return dc_set_error(be->err, DC_ERR_IO, "cannot open %s", path);
