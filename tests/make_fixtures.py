@@ -123,9 +123,22 @@ def op_offsets(data, name):
     return [pos for op, arg, pos in pickletools.genops(data) if op.name == name]
 
 
+def clear_own_outputs():
+    """Removes what this script wrote before; other fixtures in data/ (st_*) stay."""
+    if not os.path.isdir(OUT):
+        return
+    for name in os.listdir(OUT):
+        if name.startswith("st_"):
+            continue
+        path = os.path.join(OUT, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+
+
 def main():
-    if os.path.isdir(OUT):
-        shutil.rmtree(OUT)
+    clear_own_outputs()
     os.makedirs(os.path.join(OUT, "hostile"))
     expected = {"variants": {}, "files": {}, "standardize": {}}
     for variant in ("objarr", "unicode", "lists", "fet"):
