@@ -228,16 +228,73 @@ START_TEST(build_failure_reports_log) {
 }
 END_TEST
 
+/* --gemm auto: the measured choice is written to the cache, read back instead of
+ * measuring again, and an unreadable choice file is measured again and replaced. */
+static struct dc_backend *open_auto(void) {
+    struct dc_backend_options o = test_cl_options();
+    o.cache_dir = cache_dir;
+    o.gemm = DC_GEMM_AUTO;
+    struct dc_backend *be = NULL;
+    struct dc_error err = {0};
+    ck_assert_msg(dc_backend_open(&be, &o, &err) == DC_OK, "%s", err.msg);
+    return be;
+}
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static char first_word(const char *path, char *word, size_t cap) {
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char fmt[16];
+    snprintf(fmt, sizeof fmt, "%%%zus", cap - 1);
+    int got = fscanf(f, fmt, word);
+    fclose(f);
+    return got == 1;
+}
+
+START_TEST(gemm_auto_choice_remembered) {
+    fresh_cache_dir();
+    struct dc_backend *be = open_auto();
+    enum dc_gemm_provider measured = dc_backend_gemm_provider(be);
+    dc_backend_close(be);
+    char path[512], word[32];
+    ck_assert_int_eq(count_files(".choice", path, sizeof path), 1);
+    ck_assert(first_word(path, word, sizeof word));
+    ck_assert_str_eq(word, measured == DC_GEMM_CLBLAST ? "clblast" : "own");
+    /* a remembered choice is used as is: flip it and the backend follows the file */
+    enum dc_gemm_provider flipped = measured == DC_GEMM_CLBLAST ? DC_GEMM_OWN : DC_GEMM_CLBLAST;
+    write_text(path, flipped == DC_GEMM_CLBLAST ? "clblast\n" : "own\n");
+    be = open_auto();
+    ck_assert_int_eq(dc_backend_gemm_provider(be), flipped);
+    dc_backend_close(be);
+    /* garbage: measured again and replaced by a valid choice */
+    write_text(path, "\x01\x02 not a provider");
+    be = open_auto();
+    enum dc_gemm_provider again = dc_backend_gemm_provider(be);
+    dc_backend_close(be);
+    ck_assert(again == DC_GEMM_OWN || again == DC_GEMM_CLBLAST);
+    ck_assert(first_word(path, word, sizeof word));
+    ck_assert_str_eq(word, again == DC_GEMM_CLBLAST ? "clblast" : "own");
+    remove_dir(cache_dir);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("program_cache");
     TCase *tc = tcase_create("cache");
-    tcase_set_timeout(tc, 300);
+    tcase_set_timeout(tc, 600); /* the GEMM measurement compiles CLBlast kernels when PoCL's cache is cold */
     tcase_add_test(tc, cold_then_warm);
     tcase_add_test(tc, corrupt_entries_rebuilt);
     tcase_add_test(tc, concurrent_builders);
     tcase_add_test(tc, kernels_binary_round_trip);
     tcase_add_test(tc, kernels_binary_bad_files);
     tcase_add_test(tc, build_failure_reports_log);
+    tcase_add_test(tc, gemm_auto_choice_remembered);
     suite_add_tcase(s, tc);
     return test_run_suite(s, 1);
 }

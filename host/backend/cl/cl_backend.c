@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <clblast_c.h>
+
 #include "backend/cl/cl_internal.h"
 #include "core/log.h"
 
@@ -20,6 +22,8 @@ static void cl_close(struct dc_backend *be) {
         if (cb->kernels[k]) clReleaseKernel(cb->kernels[k]);
     if (cb->program) clReleaseProgram(cb->program);
     if (cb->queue) clReleaseCommandQueue(cb->queue);
+    /* CLBlast keeps its compiled programs (holding the context) for the process's life */
+    if (cb->clblast_ok) CLBlastClearCache();
     if (cb->ctx) clReleaseContext(cb->ctx);
     free(cb);
 }
