@@ -1,10 +1,11 @@
 /* Elementwise ops: bias, relu, dropout, scale/axpy/add. One work-item per element. */
 
+/* 2-D: dimension 0 columns, 1 rows (no per-element division). */
 __kernel void bias_add(__global float *x, ulong x_off, __global const float *bias, ulong bias_off, ulong rows,
                        ulong cols) {
-    ulong i = get_global_id(0);
-    if (i >= rows * cols) return;
-    VIEW(x)[i] += VIEW(bias)[i % cols];
+    ulong c = get_global_id(0), r = get_global_id(1);
+    if (c >= cols || r >= rows) return;
+    VIEW(x)[r * cols + c] += VIEW(bias)[c];
 }
 
 /* One work-item per column; rows summed in order (no atomics). */

@@ -6,7 +6,10 @@
 
 dc_status cl_bias_add(struct dc_backend *be, dc_view x, dc_view bias, size_t rows, size_t cols) {
     struct cl_arg args[] = {CLA_VIEW(x), CLA_VIEW(bias), CLA_U64(rows), CLA_U64(cols)};
-    return cl_launch_1d(cl_of(be), CLK_bias_add, rows * cols, args, CL_NARGS(args));
+    size_t lx = cols >= 64 ? 64 : cols >= 16 ? 16 : 1, ly = 64 / lx;
+    if (lx * ly > cl_of(be)->max_wg) lx = 1, ly = 1;
+    size_t global[2] = {cols, rows}, local[2] = {lx, ly};
+    return cl_launch(cl_of(be), CLK_bias_add, 2, global, local, args, CL_NARGS(args));
 }
 
 dc_status cl_bias_grad(struct dc_backend *be, dc_view dbias, dc_view dy, size_t rows, size_t cols) {
