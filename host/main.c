@@ -215,7 +215,8 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "bench") == 0) return cmd_bench(&cli);
     if (strcmp(cmd, "inspect") == 0) return dc_cmd_inspect(cli.argc, cli.argv);
     if (strcmp(cmd, "make-dataset") == 0) return dc_cmd_make_dataset(cli.argc, cli.argv);
-    static const char *const later[] = {"train", "eval", "predict", "grad"};
+    if (strcmp(cmd, "grad") == 0) return dc_cmd_grad(cli.argc, cli.argv, &cli.be);
+    static const char *const later[] = {"train", "eval", "predict"};
     for (size_t i = 0; i < sizeof later / sizeof later[0]; ++i)
         if (strcmp(cmd, later[i]) == 0) {
             fprintf(stderr, "decocl: '%s' is not available in this version yet\n", cmd);
