@@ -39,12 +39,13 @@ __kernel void dropout_fwd(__global float *out, ulong out_off, __global const flo
                           ulong seed, uint site, ulong step, uint thr, float keep_scale) {
     ulong q = get_global_id(0), i0 = 4 * q;
     if (i0 >= n) return;
-    uint4 w = dropout_words(seed, site, step, q);
-    uint words[4] = {w.x, w.y, w.z, w.w};
-    for (int j = 0; j < 4 && i0 + j < n; ++j) {
-        float f = words[j] >= thr ? keep_scale : 0.0f;
-        VIEW(out)[i0 + j] = VIEW(in)[i0 + j] * f;
+    float4 f = select((float4)(0.0f), (float4)(keep_scale), dropout_words(seed, site, step, q) >= (uint4)(thr));
+    if (i0 + 4 <= n) {
+        vstore4(vload4(0, VIEW(in) + i0) * f, 0, VIEW(out) + i0);
+        return;
     }
+    float fs[4] = {f.x, f.y, f.z, f.w};
+    for (ulong j = 0; i0 + j < n; ++j) VIEW(out)[i0 + j] = VIEW(in)[i0 + j] * fs[j];
 }
 
 __kernel void dropout_bwd(__global float *din, ulong din_off, __global const float *dout, ulong dout_off, ulong n,
@@ -52,12 +53,14 @@ __kernel void dropout_bwd(__global float *din, ulong din_off, __global const flo
 #pragma OPENCL FP_CONTRACT OFF /* a fused multiply-add would round differently from ref */
     ulong q = get_global_id(0), i0 = 4 * q;
     if (i0 >= n) return;
-    uint4 w = dropout_words(seed, site, step, q);
-    uint words[4] = {w.x, w.y, w.z, w.w};
-    for (int j = 0; j < 4 && i0 + j < n; ++j) {
-        float f = words[j] >= thr ? keep_scale : 0.0f;
-        VIEW(din)[i0 + j] += VIEW(dout)[i0 + j] * f;
+    float4 f = select((float4)(0.0f), (float4)(keep_scale), dropout_words(seed, site, step, q) >= (uint4)(thr));
+    if (i0 + 4 <= n) {
+        float4 g = vload4(0, VIEW(dout) + i0) * f;
+        vstore4(vload4(0, VIEW(din) + i0) + g, 0, VIEW(din) + i0);
+        return;
     }
+    float fs[4] = {f.x, f.y, f.z, f.w};
+    for (ulong j = 0; i0 + j < n; ++j) VIEW(din)[i0 + j] += VIEW(dout)[i0 + j] * fs[j];
 }
 
 __kernel void scale(__global float *x, ulong x_off, float alpha, ulong n) {
