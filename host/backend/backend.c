@@ -60,18 +60,33 @@ void dc_mem_free(struct dc_backend *be, struct dc_mem *mem) {
 }
 dc_view dc_view_of(struct dc_mem *mem, size_t off, size_t n) { return (dc_view){.mem = mem, .off = off, .n = n}; }
 
+void dc_backend_stats_get(const struct dc_backend *be, struct dc_backend_stats *out) {
+    *out = be->stats;
+    if (strcmp(be->impl->name, "ref") == 0) out->launches = out->ops; /* no queue: an op is a launch */
+}
+
 dc_status dc_upload(struct dc_backend *be, dc_view dst, const float *src) {
-    return dst.n ? be->impl->upload(be, dst, src) : DC_OK;
+    if (!dst.n) return DC_OK;
+    be->stats.writes++;
+    be->stats.write_bytes += dst.n * sizeof(float);
+    return be->impl->upload(be, dst, src);
 }
 dc_status dc_download(struct dc_backend *be, float *dst, dc_view src) {
-    return src.n ? be->impl->download(be, dst, src) : DC_OK;
+    if (!src.n) return DC_OK;
+    be->stats.reads++;
+    be->stats.read_bytes += src.n * sizeof(float);
+    return be->impl->download(be, dst, src);
 }
 dc_status dc_fill(struct dc_backend *be, dc_view dst, float value) {
-    return dst.n ? be->impl->fill(be, dst, value) : DC_OK;
+    if (!dst.n) return DC_OK;
+    be->stats.ops++;
+    return be->impl->fill(be, dst, value);
 }
 dc_status dc_copy(struct dc_backend *be, dc_view dst, dc_view src) {
     DC_ASSERT(dst.n == src.n);
-    return dst.n ? be->impl->copy(be, dst, src) : DC_OK;
+    if (!dst.n) return DC_OK;
+    be->stats.ops++;
+    return be->impl->copy(be, dst, src);
 }
 dc_status dc_sync(struct dc_backend *be) { return be->impl->sync(be); }
 
@@ -81,6 +96,7 @@ dc_status dc_sync(struct dc_backend *be) { return be->impl->sync(be); }
         if (!be->op_ok[DC_OP_##op])                                                                       \
             return dc_set_error(be->err, DC_ERR_UNSUPPORTED, "op %s is not available on %s (%s)", #op,  \
                                 be->device_name, be->impl->name);                                         \
+        be->stats.ops++;                                                                                  \
         return be->impl->op(be, __VA_ARGS__);                                                            \
     } while (0)
 

@@ -58,6 +58,7 @@ struct dc_backend {
     char driver[128];
     enum dc_gemm_provider gemm_provider;
     const char *program_origin; /* "source", "cache", "binary" (--kernels-binary) or "none" (ref) */
+    struct dc_backend_stats stats; /* ops/reads/writes: backend.c; launches: the OpenCL launch points */
 };
 
 /* Opens the plain-C backend. */

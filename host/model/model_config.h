@@ -1,5 +1,14 @@
-/* The DecAlign model, loss and training configuration, read from a reference JSON config
- * (taco-group/DecAlign config/<name>.json key names; shared/spec/decalign-model.md §9).
+/* The DecAlign model, loss and training configuration, read from a native INI .cfg
+ * (configs/<name>.cfg, libinih), a reference JSON config (taco-group/DecAlign config/<name>.json,
+ * jansson) and --set key=value overrides, all through one key table in model_config.c
+ * (key names as in the reference JSON; shared/spec/decalign-model.md §9).
+ *
+ * .cfg: sections [data], [model], [loss], [train] only group keys (any known section, or
+ * none, is accepted); `key = value`; lists comma-separated (`dst_feature_dim_nheads = 32, 8`);
+ * booleans true/false; null (or None) where the JSON allows null; '#' or ';' starts a comment
+ * line. A key given twice is an error (as JSON duplicates are). Messages name FILE:LINE and
+ * the key. The `data` path is kept as written: a relative path is relative to the current
+ * working directory (like --data), not to the config file.
  *
  * Every key the spec lists as implemented is parsed into struct dc_model_config; keys it
  * lists as ignored are accepted and recorded in `ignored` (the caller reports them); any
@@ -81,9 +90,33 @@ void dc_model_config_defaults(struct dc_model_config *cfg);
 dc_status dc_model_config_parse_json(struct dc_model_config *cfg, const char *text, size_t len, const char *label,
                                      struct dc_error *err);
 
-/* Reads path: a reference .json config. A .cfg file is rejected (DC_ERR_UNSUPPORTED) until
- * the INI reader lands. */
+/* Reads path (.cfg/.ini or reference .json) without overrides: dc_model_config_read(cfg, path, NULL, 0, err). */
 dc_status dc_model_config_load(struct dc_model_config *cfg, const char *path, struct dc_error *err);
+
+/* Parses .cfg (INI) text (label names the source: messages read "label:LINE: ...") into
+ * cfg, starting from the defaults. DC_ERR_FORMAT for a syntax error, DC_ERR_ARG naming the
+ * key for an unknown key, a duplicate, an unknown section or a bad value. */
+dc_status dc_model_config_parse_cfg(struct dc_model_config *cfg, const char *text, size_t len, const char *label,
+                                    struct dc_error *err);
+
+/* The full resolution: defaults, then path (a .cfg/.ini or a .json, by extension; NULL for
+ * none), then the nsets "key=value" overrides (--set, in order, the same key table and
+ * checks; later ones win), then the cross-key checks. `patience` fills early_stop_patience
+ * and scheduler_patience where the same source (the file, or the --set list) leaves them
+ * absent or null. */
+dc_status dc_model_config_read(struct dc_model_config *cfg, const char *path, const char *const *sets, size_t nsets,
+                               struct dc_error *err);
+
+/* Applies "key=value" overrides to an already resolved cfg (as the --set step above). */
+dc_status dc_model_config_apply_sets(struct dc_model_config *cfg, const char *const *sets, size_t nsets,
+                                     struct dc_error *err);
+
+/* The resolved config as .cfg text / as a JSON object text (every implemented key, with
+ * the values in effect; `patience` and ignored keys are not written). *out is malloc'd
+ * (free it). Parsing the text back gives the same config. DC_ERR_ARG for a string value a
+ * .cfg cannot hold (one containing ';' or a line break). */
+dc_status dc_model_config_to_cfg(const struct dc_model_config *cfg, char **out, struct dc_error *err);
+dc_status dc_model_config_to_json(const struct dc_model_config *cfg, char **out, struct dc_error *err);
 
 /* The output size of the model: num_classes for classification, else 1. */
 size_t dc_model_config_out_dim(const struct dc_model_config *cfg);

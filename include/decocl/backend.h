@@ -54,6 +54,22 @@ const char *dc_backend_program_origin(const struct dc_backend *be);
 /* Which GEMM provider this backend uses now (OWN for ref). */
 enum dc_gemm_provider dc_backend_gemm_provider(const struct dc_backend *be);
 
+/* Counters since the backend opened (cheap, always on; not thread-safe, like the backend).
+ *   ops:      op calls through the public API (gemm, fill, copy, ... ; composites such as
+ *             dc_conv1d_fwd count their parts); counted once, in the wrappers of backend.c.
+ *   launches: work enqueued on the device: every cl_launch kernel, every CLBlast call (one
+ *             per call, whatever CLBlast enqueues inside) and every fill or copy. The ref
+ *             backend has no device queue: there launches == ops (each op call is one
+ *             plain-C "launch").
+ *   reads, read_bytes:   dc_download calls (device -> host) and their bytes.
+ *   writes, write_bytes: dc_upload calls (host -> device) and their bytes.
+ * Internal work counts too (e.g. the GEMM provider measurement on the first GEMM of a
+ * DC_GEMM_AUTO backend without a remembered choice): take differences around a step. */
+struct dc_backend_stats {
+    uint64_t ops, launches, reads, read_bytes, writes, write_bytes;
+};
+void dc_backend_stats_get(const struct dc_backend *be, struct dc_backend_stats *out);
+
 /* Memory. All transfers are blocking with respect to the host buffer. */
 dc_status dc_mem_alloc(struct dc_backend *be, size_t n, struct dc_mem **out);
 void dc_mem_free(struct dc_backend *be, struct dc_mem *mem);

@@ -66,12 +66,14 @@ static dc_status cl_download(struct dc_backend *be, float *dst, dc_view src) {
 static dc_status cl_fill(struct dc_backend *be, dc_view dst, float value) {
     DC_CL_RETURN_IF(be, clEnqueueFillBuffer(cl_of(be)->queue, dst.mem->buf, &value, sizeof value,
                                             dst.off * sizeof(float), dst.n * sizeof(float), 0, NULL, NULL));
+    be->stats.launches++;
     return DC_OK;
 }
 
 static dc_status cl_copy(struct dc_backend *be, dc_view dst, dc_view src) {
     DC_CL_RETURN_IF(be, clEnqueueCopyBuffer(cl_of(be)->queue, src.mem->buf, dst.mem->buf, src.off * sizeof(float),
                                             dst.off * sizeof(float), dst.n * sizeof(float), 0, NULL, NULL));
+    be->stats.launches++;
     return DC_OK;
 }
 
@@ -99,6 +101,7 @@ dc_status cl_launch(struct cl_backend *cb, enum cl_kernel_id id, cl_uint dims, c
     if (rc == CL_SUCCESS) {
         rc = clEnqueueNDRangeKernel(cb->queue, k, dims, NULL, g, local, 0, NULL, NULL);
         if (rc != CL_SUCCESS) snprintf(call, sizeof call, "clEnqueueNDRangeKernel(%s)", cl_kernel_name(id));
+        else be->stats.launches++; /* the one kernel launch point */
     }
     return rc == CL_SUCCESS ? DC_OK : cl_fail(be, rc, call, __FILE__, __LINE__);
 }

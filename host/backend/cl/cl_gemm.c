@@ -124,6 +124,7 @@ static CLBlastStatusCode clblast_call(struct cl_backend *cb, const struct dc_gem
                                       dc_view b, float beta, dc_view c) {
     CLBlastTranspose ta = s->ta ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastTranspose tb = s->tb ? CLBlastTransposeYes : CLBlastTransposeNo;
+    cb->base.stats.launches++; /* one per CLBlast call, whatever it enqueues inside */
     if (s->batch == 1)
         return CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, s->m, s->n, s->k, alpha, a.mem->buf, a.off, s->lda,
                             b.mem->buf, b.off, s->ldb, beta, c.mem->buf, c.off, s->ldc, &cb->queue, NULL);
