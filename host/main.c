@@ -24,8 +24,15 @@ static void usage(FILE *f) {
           "                          time each op on the chosen device next to ref\n"
           "  build-kernels FILE      build the kernel program for the device and write its binary\n"
           "                          (load it later with --kernels-binary FILE)\n"
-          "  train CONFIG | eval | predict | inspect FILE | make-dataset | grad\n"
-          "                          not available yet in this version\n"
+          "  train CONFIG [--data FILE] [--set key=value]... [--seeds a,b] [--out DIR]\n"
+          "                          train on the config's dataset; writes a run directory\n"
+          "  eval CHECKPOINT [--data FILE] [--split test] [--json]\n"
+          "                          metrics of a trained checkpoint\n"
+          "  predict CHECKPOINT --data FILE --out preds.csv\n"
+          "  grad CONFIG --weights W.safetensors --batch B.npz [--out G.safetensors]\n"
+          "                          outputs, loss terms and gradients of one batch (dropout off)\n"
+          "  inspect FILE [--json]   what a dataset file holds\n"
+          "  make-dataset --like mosi|mosei|sims|iemocap --out FILE [--samples A,B,C] [--seed S]\n"
           "\n"
           "global options:\n"
           "  --device D              gpu | cpu | accelerator | ref | P:D (platform:device index)\n"
@@ -216,11 +223,8 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "inspect") == 0) return dc_cmd_inspect(cli.argc, cli.argv);
     if (strcmp(cmd, "make-dataset") == 0) return dc_cmd_make_dataset(cli.argc, cli.argv);
     if (strcmp(cmd, "grad") == 0) return dc_cmd_grad(cli.argc, cli.argv, &cli.be);
-    static const char *const later[] = {"train", "eval", "predict"};
-    for (size_t i = 0; i < sizeof later / sizeof later[0]; ++i)
-        if (strcmp(cmd, later[i]) == 0) {
-            fprintf(stderr, "decocl: '%s' is not available in this version yet\n", cmd);
-            return 1;
-        }
+    if (strcmp(cmd, "train") == 0) return dc_cmd_train(cli.argc, cli.argv, &cli.be);
+    if (strcmp(cmd, "eval") == 0) return dc_cmd_eval(cli.argc, cli.argv, &cli.be);
+    if (strcmp(cmd, "predict") == 0) return dc_cmd_predict(cli.argc, cli.argv, &cli.be);
     return usage_error("unknown command '%s'", cmd);
 }

@@ -10,5 +10,8 @@ int dc_cmd_make_dataset(int argc, char **argv);
 #include "decocl/backend.h"
 /* Commands that run on a device get the global backend options. */
 int dc_cmd_grad(int argc, char **argv, const struct dc_backend_options *be);
+int dc_cmd_train(int argc, char **argv, const struct dc_backend_options *be);
+int dc_cmd_eval(int argc, char **argv, const struct dc_backend_options *be);
+int dc_cmd_predict(int argc, char **argv, const struct dc_backend_options *be);
 
 #endif

@@ -1,0 +1,122 @@
+/* `decocl train` (issue 5 item 2-3, shared/spec/decalign-model.md §6) and the evaluation
+ * helpers `decocl eval` / `decocl predict` share with it.
+ *
+ * Training, per seed: parameters from dc_params_init(seed); per epoch the training split
+ * shuffled from (seed, epoch), forward with every dropout (seed, global step), backward,
+ * clip + Adam (dc_optim_step); then the validation split in file order: the metrics of
+ * the dataset kind (4-decimal values) and the validation task loss (plain mean over
+ * batches of the task loss, binary term included, rounded to 4 decimals: the selection
+ * metric named after the dataset, e.g. `MOSI`, or `loss`). ReduceLROnPlateau on the
+ * scheduler metric, early stopping on the selection metric (schedule.h); the best epoch's
+ * weights are saved as seed-<S>/best.safetensors and give the test metrics.
+ *
+ * Metric names: any name dc_metrics_compute reports for the kind (Acc_2, F1_score,
+ * MAE, WAF1, ...), `loss`, or a dataset name (mosi, mosei, sims, iemocap, any case) for
+ * the validation task loss. Modes left empty: min for the loss and MAE, else max.
+ * scheduler_metric left empty: the validation task loss, mode min.
+ *
+ * Run directory: config.cfg, metrics.csv, metrics.jsonl, results.json, seed-<S>/best.safetensors,
+ * every file written atomically (tmp + rename) and rewritten after each epoch.
+ * best.safetensors metadata: "config" (dc_model_config_to_json), "dataset" (kind name),
+ * "seed", "epoch", "feature_stats" (JSON: {"audio": {"dim", "pct_low", "pct_high",
+ * "values": [4*dim]}, ...} for the standardised modalities; values print with 9
+ * significant digits, so they read back bit-exactly). */
+#ifndef DC_TRAIN_TRAIN_H
+#define DC_TRAIN_TRAIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "decocl/data.h"
+#include "decocl/decocl.h"
+#include "model/decalign.h"
+#include "model/model_config.h"
+#include "model/params.h"
+#include "model/safetensors.h"
+#include "train/metrics.h"
+
+struct dc_train_options {
+    const char *config;                 /* config file (.cfg or reference .json) */
+    const char *data;                   /* NULL: the config's `data` */
+    const char *const *sets;            /* --set key=value overrides */
+    size_t nsets;
+    const uint64_t *seeds;              /* NULL/0: the config's seeds, else 1111 */
+    size_t nseeds;
+    const char *out_dir;                /* NULL: runs/<config name>-<YYYYmmdd-HHMMSS> */
+    const struct dc_backend_options *backend;
+    FILE *log;                          /* one line per epoch; NULL: silent */
+};
+
+/* Runs every seed; out_dir (cap bytes) receives the run directory. */
+dc_status dc_train_run(const struct dc_train_options *o, char *out_dir, size_t cap, struct dc_error *err);
+
+/* Model instances by batch shape (a smaller last batch needs its own). */
+#define DC_MODEL_CACHE_MAX 8
+struct dc_model_cache {
+    struct dc_backend *be;
+    const struct dc_model_config *cfg;
+    const struct dc_param_layout *pl;
+    bool use_class_weights;
+    float class_weights[DC_CFG_MAX_CLASSES];
+    size_t n;
+    struct {
+        size_t B, T[3];
+        struct dc_decalign *m;
+    } e[DC_MODEL_CACHE_MAX];
+};
+dc_status dc_model_cache_get(struct dc_model_cache *c, size_t B, const size_t T[3], struct dc_decalign **out,
+                             struct dc_error *err);
+void dc_model_cache_free(struct dc_model_cache *c);
+
+/* Class weights of the config (explicit, or balanced from the training labels). */
+dc_status dc_train_class_weights(const struct dc_model_config *cfg, const struct dc_split *train, float *w, bool *use,
+                                 struct dc_error *err);
+
+/* The dataset options the config asks for (stats_in left NULL). */
+void dc_train_dataset_options(const struct dc_model_config *cfg, struct dc_dataset_options *opt);
+
+/* The dataset kind: ds->kind, else the config's dataset_name. */
+enum dc_dataset_kind dc_train_kind(const struct dc_dataset *ds, const struct dc_model_config *cfg);
+
+/* Forward (no dropout) over split s in file order in batches of batch_size: *pred gets
+ * (n, O) outputs (malloc'd), *loss the plain mean over batches of the task loss, and m
+ * the metrics of kind (when m is not NULL). */
+dc_status dc_eval_split(struct dc_model_cache *mc, struct dc_mem *params, const struct dc_split *s, size_t batch_size,
+                        enum dc_dataset_kind kind, float **pred, double *loss, struct dc_metrics *m,
+                        struct dc_error *err);
+
+/* A best.safetensors written by dc_train_run, opened for eval/predict: its config, the
+ * standardisation statistics, and the tensors (dc_checkpoint_gather them). */
+struct dc_run_checkpoint {
+    struct dc_model_config cfg;
+    struct dc_feature_stats stats[DC_MOD_COUNT];
+    struct dc_st_file file;
+};
+dc_status dc_run_checkpoint_open(const char *path, struct dc_run_checkpoint *ck, struct dc_error *err);
+void dc_run_checkpoint_close(struct dc_run_checkpoint *ck);
+
+/* Writes len bytes to path atomically (<path>.tmp.<pid>, fsync, rename). */
+dc_status dc_write_file_atomic(const char *path, const char *data, size_t len, struct dc_error *err);
+
+/* eval/predict: a checkpoint written by dc_train_run, its dataset loaded with the
+ * training standardisation statistics applied, and its weights on the device. */
+struct dc_eval_job {
+    struct dc_run_checkpoint ck;
+    struct dc_dataset *ds;
+    enum dc_dataset_kind kind;
+    struct dc_param_layout pl;
+    float *params_h;
+    struct dc_backend *be;
+    struct dc_mem *params;
+    struct dc_model_cache mc;
+};
+
+/* Opens checkpoint, loads data (NULL: the config's `data`), uploads the weights. */
+dc_status dc_eval_job_open(struct dc_eval_job *j, const char *checkpoint, const char *data,
+                           const struct dc_backend_options *bo, struct dc_error *err);
+void dc_eval_job_close(struct dc_eval_job *j);
+/* "train" | "valid" | "test" -> split id; -1 when unknown. */
+int dc_eval_split_id(const char *name);
+
+#endif
