@@ -357,6 +357,12 @@ struct run {
     struct sbuf csv, jsonl;
     bool csv_header;
     json_t *runs; /* results.json "runs" */
+    const char *config_path; /* results.json "config" */
+    char config_path_buf[2048];
+    bool resuming;            /* o->resume: seeds may continue from their last/optim files */
+    size_t stop_after, batches_run;
+    bool interrupted;
+    float *m_h, *v_h;         /* Adam moments on the host (checkpoints) */
 };
 
 static void run_free(struct run *r) {
@@ -368,6 +374,8 @@ static void run_free(struct run *r) {
     dc_backend_close(r->be);
     free(r->params_h);
     free(r->best_h);
+    free(r->m_h);
+    free(r->v_h);
     dc_param_layout_free(&r->pl);
     dc_dataset_free(r->ds);
     free(r->cfg_json);
@@ -469,6 +477,260 @@ static void log_line(const struct run *r, const char *fmt, ...) {
     fflush(r->o->log);
 }
 
+/* ---- stop / resume state (see train.h) ---- */
+
+static bool stop_requested(const struct run *r) {
+    if (r->o->stop && *r->o->stop) return true;
+    return r->stop_after && r->batches_run >= r->stop_after;
+}
+
+/* What a checkpoint holds besides the tensors. */
+struct seed_state {
+    uint64_t step;
+    size_t epochs_done, batch; /* batch: batches done of epoch epochs_done + 1 */
+    double lr, elapsed;
+    struct dc_plateau plat;
+    struct dc_early_stop es;
+    struct dc_decalign_losses sums; /* partial train-loss sums of the interrupted epoch */
+};
+
+static json_t *jd(double v) {
+    char b[64];
+    snprintf(b, sizeof b, "%a", v);
+    return json_string(b);
+}
+
+static bool gd(json_t *o, const char *key, double *v) {
+    const char *t = json_string_value(json_object_get(o, key));
+    if (!t) return false;
+    char *end;
+    *v = strtod(t, &end);
+    return end != t && *end == 0;
+}
+
+static bool gz(json_t *o, const char *key, size_t *v) {
+    json_t *j = json_object_get(o, key);
+    if (!json_is_integer(j) || json_integer_value(j) < 0) return false;
+    *v = (size_t)json_integer_value(j);
+    return true;
+}
+
+static dc_status seed_path(const struct run *r, uint64_t seed, const char *file, char *buf, size_t cap,
+                           struct dc_error *err) {
+    char sub[128];
+    snprintf(sub, sizeof sub, "seed-%llu%s%s", (unsigned long long)seed, file ? "/" : "", file ? file : "");
+    return path_in(r, buf, cap, sub, err);
+}
+
+/* last.safetensors then optim.safetensors, each atomic; both stamped with step/epoch/batch. */
+static dc_status save_state(struct run *r, uint64_t seed, struct dc_optim *opt, const struct seed_state *s,
+                            struct dc_error *err) {
+    size_t total = r->pl.total;
+    char path[2048], seed_s[32], step_s[32], epoch_s[32], batch_s[32], lr_s[64];
+    dc_status st = seed_path(r, seed, NULL, path, sizeof path, err);
+    if (st == DC_OK) st = mkdir_p(path, err);
+    if (st != DC_OK) return st;
+    if ((st = dc_download(r->be, r->params_h, dc_view_of(r->params, 0, total))) != DC_OK ||
+        (st = dc_download(r->be, r->m_h, dc_view_of(dc_optim_exp_avg(opt), 0, total))) != DC_OK ||
+        (st = dc_download(r->be, r->v_h, dc_view_of(dc_optim_exp_avg_sq(opt), 0, total))) != DC_OK)
+        return be_fail(r, st, "download the training state", err);
+    snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)seed);
+    snprintf(step_s, sizeof step_s, "%llu", (unsigned long long)s->step);
+    snprintf(epoch_s, sizeof epoch_s, "%zu", s->epochs_done);
+    snprintf(batch_s, sizeof batch_s, "%zu", s->batch);
+    snprintf(lr_s, sizeof lr_s, "%a", s->lr);
+    const struct dc_st_kv lmeta[] = {
+        {"config", r->cfg_json}, {"dataset", dc_dataset_kind_name(r->kind)}, {"seed", seed_s}, {"step", step_s},
+        {"epoch", epoch_s},      {"batch", batch_s},                         {"feature_stats", r->stats_text},
+    };
+    if ((st = seed_path(r, seed, "last.safetensors", path, sizeof path, err)) != DC_OK) return st;
+    if ((st = dc_checkpoint_save(path, &r->pl, r->params_h, lmeta, sizeof lmeta / sizeof lmeta[0], err)) != DC_OK)
+        return st;
+
+    json_t *j = json_object();
+    json_object_set_new(j, "plateau", json_pack("{so so sI sb}", "best", jd(s->plat.best), "lr", jd(s->plat.lr),
+                                                 "bad_epochs", (json_int_t)s->plat.bad_epochs, "has_best",
+                                                 (int)s->plat.has_best));
+    json_object_set_new(j, "early_stop",
+                        json_pack("{so sI}", "best", jd(s->es.best), "best_epoch", (json_int_t)s->es.best_epoch));
+    json_object_set_new(j, "train_sums",
+                        json_pack("{so so so so so so}", "task", jd(s->sums.task), "dec", jd(s->sums.dec), "hete",
+                                  jd(s->sums.hete), "homo", jd(s->sums.homo), "ct", jd(s->sums.ct), "total",
+                                  jd(s->sums.total)));
+    json_object_set_new(j, "elapsed", jd(s->elapsed));
+    json_object_set_new(j, "shuffle", json_pack("{sI sI}", "seed", (json_int_t)seed, "epoch", (json_int_t)s->epochs_done));
+    json_object_set_new(j, "config_path", json_string(r->config_path));
+    char *state = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!state) return dc_set_error(err, DC_ERR_NOMEM, "out of memory");
+    const struct dc_st_kv ometa[] = {{"seed", seed_s}, {"step", step_s}, {"epoch", epoch_s},
+                                     {"batch", batch_s}, {"lr", lr_s},    {"state", state}};
+    struct dc_st_entry *sq = calloc(r->pl.count, sizeof *sq);
+    char *names = calloc(r->pl.count, DC_PARAM_NAME_MAX + 16);
+    if (!sq || !names) st = dc_set_error(err, DC_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; st == DC_OK && i < r->pl.count; ++i) {
+        const struct dc_param_desc *d = &r->pl.desc[i];
+        char *nm = names + i * (DC_PARAM_NAME_MAX + 16);
+        snprintf(nm, DC_PARAM_NAME_MAX + 16, "exp_avg_sq.%s", d->name);
+        sq[i].name = nm;
+        sq[i].ndim = d->ndim;
+        for (size_t k = 0; k < d->ndim; ++k) sq[i].shape[k] = d->shape[k];
+        sq[i].data = r->v_h + d->offset;
+    }
+    if (st == DC_OK) st = seed_path(r, seed, "optim.safetensors", path, sizeof path, err);
+    if (st == DC_OK)
+        st = dc_checkpoint_write(path, &r->pl, r->m_h, "exp_avg.", sq, r->pl.count, ometa,
+                                 sizeof ometa / sizeof ometa[0], err);
+    free(sq);
+    free(names);
+    free(state);
+    return st;
+}
+
+/* Reads seed's optim/last files into s and the device; *found false when there are none. */
+static dc_status load_state(struct run *r, uint64_t seed, struct dc_optim *opt, struct seed_state *s, bool *found,
+                            struct dc_error *err) {
+    *found = false;
+    size_t total = r->pl.total;
+    char opath[2048], lpath[2048];
+    dc_status st = seed_path(r, seed, "optim.safetensors", opath, sizeof opath, err);
+    if (st == DC_OK) st = seed_path(r, seed, "last.safetensors", lpath, sizeof lpath, err);
+    if (st != DC_OK) return st;
+    if (access(opath, F_OK) != 0) return DC_OK;
+    struct dc_st_file f;
+    struct dc_st_meta lm = {0};
+    json_t *j = NULL;
+    if ((st = dc_st_read(opath, &f, err)) != DC_OK) return st;
+    if ((st = dc_checkpoint_gather(&f, opath, &r->pl, "exp_avg.", r->m_h, err)) != DC_OK ||
+        (st = dc_checkpoint_gather(&f, opath, &r->pl, "exp_avg_sq.", r->v_h, err)) != DC_OK)
+        goto done;
+    const char *step_s = dc_st_meta_get(&f.meta, "step"), *ep_s = dc_st_meta_get(&f.meta, "epoch"),
+               *b_s = dc_st_meta_get(&f.meta, "batch"), *lr_s = dc_st_meta_get(&f.meta, "lr"),
+               *state = dc_st_meta_get(&f.meta, "state");
+    json_error_t je;
+    j = state ? json_loads(state, 0, &je) : NULL;
+    json_t *pj = json_object_get(j, "plateau"), *ej = json_object_get(j, "early_stop"),
+           *tj = json_object_get(j, "train_sums");
+    size_t best_epoch = 0, bad = 0;
+    bool ok = step_s && ep_s && b_s && lr_s && j;
+    if (ok) {
+        s->step = strtoull(step_s, NULL, 10);
+        s->epochs_done = (size_t)strtoull(ep_s, NULL, 10);
+        s->batch = (size_t)strtoull(b_s, NULL, 10);
+        s->lr = strtod(lr_s, NULL);
+        ok = gd(pj, "best", &s->plat.best) && gd(pj, "lr", &s->plat.lr) && gz(pj, "bad_epochs", &bad) &&
+             json_is_boolean(json_object_get(pj, "has_best")) && gd(ej, "best", &s->es.best) &&
+             gz(ej, "best_epoch", &best_epoch) && gd(tj, "task", &s->sums.task) && gd(tj, "dec", &s->sums.dec) &&
+             gd(tj, "hete", &s->sums.hete) && gd(tj, "homo", &s->sums.homo) && gd(tj, "ct", &s->sums.ct) &&
+             gd(tj, "total", &s->sums.total) && gd(j, "elapsed", &s->elapsed);
+    }
+    if (!ok) {
+        st = dc_set_error(err, DC_ERR_FORMAT, "%s: missing or bad resume metadata", opath);
+        goto done;
+    }
+    s->plat.bad_epochs = bad;
+    s->plat.has_best = json_is_true(json_object_get(pj, "has_best"));
+    s->es.best_epoch = best_epoch;
+    if ((st = dc_checkpoint_load(lpath, &r->pl, r->params_h, &lm, err)) != DC_OK) goto done;
+    const char *ls = dc_st_meta_get(&lm, "step"), *le = dc_st_meta_get(&lm, "epoch"), *lb = dc_st_meta_get(&lm, "batch");
+    if (!ls || !le || !lb || strcmp(ls, step_s) || strcmp(le, ep_s) || strcmp(lb, b_s)) {
+        st = dc_set_error(err, DC_ERR_FORMAT, "%s and %s are from different steps (stopped while writing them?)", lpath,
+                          opath);
+        goto done;
+    }
+    /* the best weights so far: best.safetensors (it may be one epoch ahead when a run was
+     * killed between writing it and the checkpoint; that epoch is replayed identically) */
+    if (s->es.best_epoch == 0) {
+        dc_params_init(&r->pl, r->best_h, seed);
+    } else {
+        char bpath[2048];
+        struct dc_st_meta bm = {0};
+        if ((st = seed_path(r, seed, "best.safetensors", bpath, sizeof bpath, err)) != DC_OK) goto done;
+        if ((st = dc_checkpoint_load(bpath, &r->pl, r->best_h, &bm, err)) != DC_OK) goto done;
+        const char *be_s = dc_st_meta_get(&bm, "epoch");
+        size_t bep = be_s ? (size_t)strtoull(be_s, NULL, 10) : 0;
+        dc_st_meta_free(&bm);
+        if (bep != s->es.best_epoch && bep <= s->epochs_done) {
+            st = dc_set_error(err, DC_ERR_FORMAT, "%s holds epoch %zu, the checkpoint's best epoch is %zu", bpath, bep,
+                              s->es.best_epoch);
+            goto done;
+        }
+    }
+    if ((st = dc_upload(r->be, dc_view_of(r->params, 0, total), r->params_h)) != DC_OK ||
+        (st = dc_upload(r->be, dc_view_of(dc_optim_exp_avg(opt), 0, total), r->m_h)) != DC_OK ||
+        (st = dc_upload(r->be, dc_view_of(dc_optim_exp_avg_sq(opt), 0, total), r->v_h)) != DC_OK) {
+        st = be_fail(r, st, "upload the training state", err);
+        goto done;
+    }
+    dc_optim_set_steps(opt, s->step);
+    dc_optim_set_lr(opt, s->lr);
+    *found = true;
+done:
+    json_decref(j);
+    dc_st_meta_free(&lm);
+    dc_st_free(&f);
+    return st;
+}
+
+/* Drops the metrics rows of seed with epoch > keep (rows written after the checkpoint). */
+static void drop_rows(struct sbuf *b, uint64_t seed, size_t keep, bool json) {
+    if (!b->p) return;
+    size_t w = 0;
+    for (size_t i = 0; i < b->len;) {
+        char *nl = memchr(b->p + i, '\n', b->len - i);
+        size_t end = nl ? (size_t)(nl - b->p) + 1 : b->len;
+        bool drop = false;
+        unsigned long long sd = 0, ep = 0;
+        if (json) {
+            json_t *j = json_loadb(b->p + i, end - i, 0, NULL);
+            if (j) {
+                sd = (unsigned long long)json_integer_value(json_object_get(j, "seed"));
+                ep = (unsigned long long)json_integer_value(json_object_get(j, "epoch"));
+                drop = sd == seed && ep > keep;
+            }
+            json_decref(j);
+        } else if (sscanf(b->p + i, "%llu,%llu,", &sd, &ep) == 2) {
+            drop = sd == seed && ep > keep;
+        }
+        if (!drop) {
+            memmove(b->p + w, b->p + i, end - i);
+            w += end - i;
+        }
+        i = end;
+    }
+    b->len = w;
+    if (b->cap) b->p[w] = 0;
+}
+
+static dc_status write_metrics(struct run *r, struct dc_error *err) {
+    char path[2048];
+    dc_status st = path_in(r, path, sizeof path, "metrics.csv", err);
+    if (st == DC_OK) st = dc_write_file_atomic(path, r->csv.p ? r->csv.p : "", r->csv.len, err);
+    if (st == DC_OK) st = path_in(r, path, sizeof path, "metrics.jsonl", err);
+    if (st == DC_OK) st = dc_write_file_atomic(path, r->jsonl.p ? r->jsonl.p : "", r->jsonl.len, err);
+    return st;
+}
+
+static void progress(const struct run *r, uint64_t seed, size_t epoch, size_t b, size_t nbat, size_t samples,
+                     double secs, double loss) {
+    const int W = 24;
+    int fill = nbat ? (int)((double)W * (double)b / (double)nbat) : W;
+    char bar[32];
+    for (int i = 0; i < W; ++i) bar[i] = i < fill ? '#' : '.';
+    bar[W] = 0;
+    fprintf(r->o->log, "\r\033[Kseed %llu epoch %zu/%zu [%s] %zu/%zu  %.1f samples/s  loss %.4f",
+            (unsigned long long)seed, epoch, r->cfg.num_epochs, bar, b, nbat, secs > 0 ? (double)samples / secs : 0.0,
+            loss);
+    fflush(r->o->log);
+}
+
+static void progress_clear(const struct run *r) {
+    if (r->o->progress && r->o->log) {
+        fputs("\r\033[K", r->o->log);
+        fflush(r->o->log);
+    }
+}
+
 static dc_status train_seed(struct run *r, uint64_t seed, struct dc_metrics *test, size_t *best_epoch_out,
                             struct dc_error *err) {
     const struct dc_model_config *c = &r->cfg;
@@ -495,27 +757,43 @@ static dc_status train_seed(struct run *r, uint64_t seed, struct dc_metrics *tes
     if ((st = dc_optim_create(r->be, &r->pl, active, &hp, &opt, err)) != DC_OK) goto done;
     if ((st = dc_batcher_init(&bt, tr->n, bs, true, seed, err)) != DC_OK) goto done;
 
-    struct dc_plateau plat;
-    struct dc_early_stop es;
-    dc_plateau_init(&plat, r->sched.maximize, c->factor, c->scheduler_patience, c->learning_rate);
-    dc_early_stop_init(&es, r->sel.maximize, c->early_stop_patience);
-    uint64_t step = 0;
-    for (size_t epoch = 1; epoch <= c->num_epochs; ++epoch) {
-        double t0 = now_s();
-        struct epoch_row row = {.seed = seed, .epoch = epoch, .lr = dc_optim_lr(opt)};
+    struct seed_state s = {0};
+    dc_plateau_init(&s.plat, r->sched.maximize, c->factor, c->scheduler_patience, c->learning_rate);
+    dc_early_stop_init(&s.es, r->sel.maximize, c->early_stop_patience);
+    s.lr = c->learning_rate;
+    bool found = false;
+    if (r->resuming) {
+        if ((st = load_state(r, seed, opt, &s, &found, err)) != DC_OK) goto done;
+        drop_rows(&r->csv, seed, s.epochs_done, false);
+        drop_rows(&r->jsonl, seed, s.epochs_done, true);
+        if ((st = write_metrics(r, err)) != DC_OK) goto done;
+        if (found)
+            log_line(r, "seed %llu: resuming after epoch %zu, batch %zu (step %llu)\n", (unsigned long long)seed,
+                     s.epochs_done, s.batch, (unsigned long long)s.step);
+    }
+    size_t nbat = (tr->n + bs - 1) / bs;
+    bool finished = s.epochs_done >= c->num_epochs || (s.epochs_done > 0 && s.batch == 0 &&
+                                                         dc_early_stop_done(&s.es, s.epochs_done));
+    for (size_t epoch = s.epochs_done + 1; !finished && epoch <= c->num_epochs; ++epoch) {
+        double t0 = now_s() - s.elapsed, last_draw = 0;
+        struct epoch_row row = {.seed = seed, .epoch = epoch, .lr = dc_optim_lr(opt), .train = s.sums};
         dc_batcher_start_epoch(&bt, epoch - 1);
         const size_t *idx;
-        size_t n, nb = 0;
+        size_t n, nb = 0, samples = 0;
+        for (; nb < s.batch; ++nb) /* resume inside the epoch: skip the batches already taken */
+            if (dc_batcher_next(&bt, &idx) == 0) break;
+        s.batch = 0;
+        s.elapsed = 0;
         while ((n = dc_batcher_next(&bt, &idx)) > 0) {
             if ((st = dc_batch_gather(&batch, tr, idx, n, err)) != DC_OK) goto done;
             if ((st = dc_model_cache_get(&r->mc, n, tr->seq_len, &model, err)) != DC_OK) goto done;
             struct dc_decalign_losses l;
             const float *const xs[3] = {batch.x[0], batch.x[1], batch.x[2]};
-            if ((st = dc_decalign_forward(model, r->params, xs, batch.labels, true, seed, step, &l, err)) != DC_OK)
+            if ((st = dc_decalign_forward(model, r->params, xs, batch.labels, true, seed, s.step, &l, err)) != DC_OK)
                 goto done;
             if (!isfinite(l.total)) {
                 st = dc_set_error(err, DC_ERR_NUMERIC, "seed %llu epoch %zu step %llu: the training loss is %g",
-                                  (unsigned long long)seed, epoch, (unsigned long long)step, l.total);
+                                  (unsigned long long)seed, epoch, (unsigned long long)s.step, l.total);
                 goto done;
             }
             if ((st = dc_fill(r->be, gv, 0.0f)) != DC_OK) {
@@ -531,8 +809,31 @@ static dc_status train_seed(struct run *r, uint64_t seed, struct dc_metrics *tes
             row.train.ct += l.ct;
             row.train.total += l.total;
             nb++;
-            step++;
+            samples += n;
+            s.step++;
+            r->batches_run++;
+            if (r->o->progress && r->o->log) {
+                double t = now_s();
+                if (t - last_draw >= 0.1 || nb == nbat) {
+                    progress(r, seed, epoch, nb, nbat, samples, t - t0 - 0.0, row.train.total / (double)nb);
+                    last_draw = t;
+                }
+            }
+            if (stop_requested(r)) {
+                progress_clear(r);
+                s.epochs_done = epoch - 1;
+                s.batch = nb;
+                s.sums = row.train;
+                s.elapsed = now_s() - t0;
+                s.lr = dc_optim_lr(opt);
+                if ((st = save_state(r, seed, opt, &s, err)) != DC_OK) goto done;
+                log_line(r, "seed %llu: stopped in epoch %zu after batch %zu/%zu (step %llu)\n",
+                         (unsigned long long)seed, epoch, nb, nbat, (unsigned long long)s.step);
+                r->interrupted = true;
+                goto done;
+            }
         }
+        progress_clear(r);
         if (nb) {
             row.train.task /= (double)nb;
             row.train.dec /= (double)nb;
@@ -541,6 +842,7 @@ static dc_status train_seed(struct run *r, uint64_t seed, struct dc_metrics *tes
             row.train.ct /= (double)nb;
             row.train.total /= (double)nb;
         }
+        s.sums = (struct dc_decalign_losses){0};
         free(pred);
         pred = NULL;
         if ((st = dc_eval_split(&r->mc, r->params, va, c->batch_size, r->kind, &pred, &row.valid_loss, &row.valid,
@@ -548,7 +850,7 @@ static dc_status train_seed(struct run *r, uint64_t seed, struct dc_metrics *tes
             goto done;
         double sel = metric_value(&r->sel, &row.valid, row.valid_loss);
         double sch = metric_value(&r->sched, &row.valid, row.valid_loss);
-        row.best = dc_early_stop_update(&es, epoch, sel);
+        row.best = dc_early_stop_update(&s.es, epoch, sel);
         if (row.best) {
             if ((st = dc_download(r->be, r->best_h, pv)) != DC_OK) {
                 st = be_fail(r, st, "download parameters", err);
@@ -556,18 +858,28 @@ static dc_status train_seed(struct run *r, uint64_t seed, struct dc_metrics *tes
             }
             if ((st = save_best(r, seed, epoch, err)) != DC_OK) goto done;
         }
-        bool reduced = dc_plateau_step(&plat, sch);
-        if (reduced) dc_optim_set_lr(opt, plat.lr);
+        bool reduced = dc_plateau_step(&s.plat, sch);
+        if (reduced) dc_optim_set_lr(opt, s.plat.lr);
         row.seconds = now_s() - t0;
         if ((st = append_row(r, &row, err)) != DC_OK) goto done;
+        s.epochs_done = epoch;
+        s.batch = 0;
+        s.lr = dc_optim_lr(opt);
+        if ((st = save_state(r, seed, opt, &s, err)) != DC_OK) goto done;
         log_line(r, "seed %llu epoch %zu/%zu: train loss %.4f (task %.4f) | valid loss %.4f %s %.4f%s | lr %.3g | %.1fs%s\n",
                  (unsigned long long)seed, epoch, c->num_epochs, row.train.total, row.train.task, row.valid_loss,
                  r->sel.name, sel, row.best ? " (best)" : "", row.lr, row.seconds,
                  reduced ? " | lr reduced" : "");
-        if (dc_early_stop_done(&es, epoch) && epoch < c->num_epochs) {
+        if (dc_early_stop_done(&s.es, epoch) && epoch < c->num_epochs) {
             log_line(r, "seed %llu: early stop after epoch %zu (best epoch %zu)\n", (unsigned long long)seed, epoch,
-                     es.best_epoch);
+                     s.es.best_epoch);
             break;
+        }
+        if (stop_requested(r) && epoch < c->num_epochs) {
+            log_line(r, "seed %llu: stopped after epoch %zu (step %llu)\n", (unsigned long long)seed, epoch,
+                     (unsigned long long)s.step);
+            r->interrupted = true;
+            goto done;
         }
     }
     /* test with the best weights */
@@ -580,8 +892,8 @@ static dc_status train_seed(struct run *r, uint64_t seed, struct dc_metrics *tes
     pred = NULL;
     if ((st = dc_eval_split(&r->mc, r->params, te, c->batch_size, r->kind, &pred, &test_loss, test, err)) != DC_OK)
         goto done;
-    *best_epoch_out = es.best_epoch;
-    log_line(r, "seed %llu: test (best epoch %zu):", (unsigned long long)seed, es.best_epoch);
+    *best_epoch_out = s.es.best_epoch;
+    log_line(r, "seed %llu: test (best epoch %zu):", (unsigned long long)seed, s.es.best_epoch);
     for (int i = 0; i < test->count; ++i) log_line(r, " %s %.4f", test->names[i], test->values[i]);
     log_line(r, "\n");
 done:
@@ -596,7 +908,7 @@ done:
 static dc_status write_results(struct run *r, const struct dc_metrics *tests, size_t nruns, struct dc_error *err) {
     json_t *root = json_object();
     json_object_set_new(root, "dataset", json_string(dc_dataset_kind_name(r->kind)));
-    json_object_set_new(root, "config", json_string(r->o->config));
+    json_object_set_new(root, "config", json_string(r->config_path));
     json_object_set_new(root, "runs", json_deep_copy(r->runs));
     json_t *mean = json_object(), *sd = json_object();
     if (nruns > 0) {
@@ -618,26 +930,175 @@ static dc_status write_results(struct run *r, const struct dc_metrics *tests, si
     return st;
 }
 
+/* --resume: the metrics files and the seeds results.json already holds (in config order). */
+static dc_status resume_outputs(struct run *r, struct dc_metrics *tests, size_t *ndone, struct dc_error *err) {
+    *ndone = 0;
+    static const char *const files[2] = {"metrics.csv", "metrics.jsonl"};
+    struct sbuf *bufs[2] = {&r->csv, &r->jsonl};
+    char path[2048];
+    dc_status st;
+    for (int i = 0; i < 2; ++i) {
+        if ((st = path_in(r, path, sizeof path, files[i], err)) != DC_OK) return st;
+        FILE *f = fopen(path, "rb");
+        if (!f) continue;
+        char chunk[4096];
+        size_t k;
+        while ((k = fread(chunk, 1, sizeof chunk, f)) > 0) sb_printf(bufs[i], "%.*s", (int)k, chunk);
+        fclose(f);
+        if (bufs[i]->oom) return dc_set_error(err, DC_ERR_NOMEM, "out of memory");
+    }
+    r->csv_header = r->csv.len > 0;
+    if ((st = path_in(r, path, sizeof path, "results.json", err)) != DC_OK) return st;
+    if (access(path, F_OK) != 0) return DC_OK;
+    json_error_t je;
+    json_t *root = json_load_file(path, 0, &je);
+    json_t *runs = json_object_get(root, "runs");
+    if (!json_is_array(runs)) {
+        json_decref(root);
+        return dc_set_error(err, DC_ERR_FORMAT, "%s: not a results.json of decocl train", path);
+    }
+    struct dc_metrics known;
+    if ((st = kind_metrics(r->kind, dc_model_config_out_dim(&r->cfg), &known, err)) != DC_OK) {
+        json_decref(root);
+        return st;
+    }
+    for (size_t k = 0; k < json_array_size(runs) && k < r->cfg.nseeds; ++k) {
+        json_t *run = json_array_get(runs, k), *t = json_object_get(run, "test");
+        if (json_integer_value(json_object_get(run, "seed")) != (json_int_t)r->cfg.seeds[k] || !json_is_object(t)) break;
+        tests[k] = known;
+        for (int i = 0; i < known.count; ++i) {
+            json_t *v = json_object_get(t, known.names[i]);
+            tests[k].values[i] = tests[k].raw[i] = json_number_value(v);
+        }
+        json_array_append(r->runs, run);
+        *ndone = k + 1;
+    }
+    json_decref(root);
+    for (size_t k = 0; k < *ndone; ++k)
+        log_line(r, "seed %llu: already finished (results.json)\n", (unsigned long long)r->cfg.seeds[k]);
+    return DC_OK;
+}
+
 static dc_status run_all(struct run *r, char *out_dir, size_t cap, struct dc_error *err) {
     const struct dc_train_options *o = r->o;
-    dc_status st = dc_model_config_read(&r->cfg, o->config, o->sets, o->nsets, err);
-    if (st != DC_OK) return st;
     struct dc_model_config *c = &r->cfg;
-    for (size_t i = 0; i < c->nignored; ++i) log_line(r, "decocl: train: config key '%s' is ignored\n", c->ignored[i]);
-    if (o->data) {
-        if (strlen(o->data) >= sizeof c->data) return dc_set_error(err, DC_ERR_ARG, "--data path too long");
-        strcpy(c->data, o->data);
+    dc_status st;
+    r->config_path = o->config;
+    if (o->stop_after_batches) r->stop_after = o->stop_after_batches;
+    else {
+        const char *hook = getenv("DECOCL_TRAIN_STOP_AFTER_BATCHES"); /* test hook, see train.h */
+        if (hook && *hook) r->stop_after = (size_t)strtoull(hook, NULL, 10);
     }
-    if (!c->data[0]) return dc_set_error(err, DC_ERR_ARG, "no dataset: give --data FILE or set `data` in the config");
-    if (o->nseeds) {
-        if (o->nseeds > DC_CFG_MAX_SEEDS) return dc_set_error(err, DC_ERR_ARG, "at most %d seeds", DC_CFG_MAX_SEEDS);
-        c->nseeds = o->nseeds;
-        memcpy(c->seeds, o->seeds, o->nseeds * sizeof *o->seeds);
+    char *resume_cfg = NULL; /* DIR/config.cfg text */
+    size_t resume_len = 0;
+    if (o->resume) {
+        if (o->out_dir) return dc_set_error(err, DC_ERR_ARG, "--resume continues in its own directory; no --out");
+        if (!o->config && (o->data || o->nsets || o->nseeds))
+            return dc_set_error(err, DC_ERR_ARG, "--resume without CONFIG takes no --data, --set or --seeds");
+        if (strlen(o->resume) >= sizeof r->dir) return dc_set_error(err, DC_ERR_ARG, "--resume path too long");
+        strcpy(r->dir, o->resume);
+        r->resuming = true;
+        char cpath[2048];
+        if ((st = path_in(r, cpath, sizeof cpath, "config.cfg", err)) != DC_OK) return st;
+        FILE *f = fopen(cpath, "rb");
+        if (!f) return dc_set_error(err, DC_ERR_IO, "%s: %s (not a run directory?)", cpath, strerror(errno));
+        struct sbuf b = {0};
+        char chunk[4096];
+        size_t k;
+        while ((k = fread(chunk, 1, sizeof chunk, f)) > 0) sb_printf(&b, "%.*s", (int)k, chunk);
+        fclose(f);
+        if (b.oom) {
+            free(b.p);
+            return dc_set_error(err, DC_ERR_NOMEM, "out of memory");
+        }
+        resume_cfg = b.p ? b.p : strdup("");
+        resume_len = b.len;
+        if (!o->config) {
+            st = dc_model_config_parse_cfg(c, resume_cfg, resume_len, cpath, err);
+            if (st != DC_OK) {
+                free(resume_cfg);
+                return st;
+            }
+            /* the config path the stopped run reported: results.json, else its default */
+            snprintf(r->config_path_buf, sizeof r->config_path_buf, "%s", cpath);
+            char rpath[2048];
+            if (path_in(r, rpath, sizeof rpath, "results.json", err) == DC_OK) {
+                json_t *rj = json_load_file(rpath, 0, NULL);
+                const char *cp = json_string_value(json_object_get(rj, "config"));
+                bool have = cp != NULL;
+                if (cp) snprintf(r->config_path_buf, sizeof r->config_path_buf, "%s", cp);
+                json_decref(rj);
+                /* no seed finished yet: the path recorded in a checkpoint's state */
+                for (size_t si = 0; !have && si < c->nseeds; ++si) {
+                    struct dc_st_file of;
+                    struct dc_error e2 = {0};
+                    if (seed_path(r, c->seeds[si], "optim.safetensors", rpath, sizeof rpath, &e2) != DC_OK ||
+                        access(rpath, F_OK) != 0 || dc_st_read(rpath, &of, &e2) != DC_OK)
+                        continue;
+                    const char *state = dc_st_meta_get(&of.meta, "state");
+                    json_t *sj = state ? json_loads(state, 0, NULL) : NULL;
+                    const char *sp = json_string_value(json_object_get(sj, "config_path"));
+                    if (sp) {
+                        snprintf(r->config_path_buf, sizeof r->config_path_buf, "%s", sp);
+                        have = true;
+                    }
+                    json_decref(sj);
+                    dc_st_free(&of);
+                }
+            }
+            r->config_path = r->config_path_buf;
+        }
     }
+    if (o->config) {
+        st = dc_model_config_read(c, o->config, o->sets, o->nsets, err);
+        if (st != DC_OK) {
+            free(resume_cfg);
+            return st;
+        }
+        for (size_t i = 0; i < c->nignored; ++i)
+            log_line(r, "decocl: train: config key '%s' is ignored\n", c->ignored[i]);
+        if (o->data) {
+            if (strlen(o->data) >= sizeof c->data) {
+                free(resume_cfg);
+                return dc_set_error(err, DC_ERR_ARG, "--data path too long");
+            }
+            strcpy(c->data, o->data);
+        }
+        if (o->nseeds) {
+            if (o->nseeds > DC_CFG_MAX_SEEDS) {
+                free(resume_cfg);
+                return dc_set_error(err, DC_ERR_ARG, "at most %d seeds", DC_CFG_MAX_SEEDS);
+            }
+            c->nseeds = o->nseeds;
+            memcpy(c->seeds, o->seeds, o->nseeds * sizeof *o->seeds);
+        }
+        if (!c->nseeds) {
+            c->nseeds = 1;
+            c->seeds[0] = 1111;
+        }
+    } else if (!o->resume) return dc_set_error(err, DC_ERR_ARG, "no config");
+    if (resume_cfg && o->config) { /* the CLI config must resolve to the run's config.cfg */
+        char *mine = NULL;
+        st = dc_model_config_to_cfg(c, &mine, err);
+        if (st == DC_OK && (strlen(mine) != resume_len || memcmp(mine, resume_cfg, resume_len))) {
+            size_t i = 0, line = 1;
+            for (; i < resume_len && mine[i] == resume_cfg[i]; ++i) line += resume_cfg[i] == '\n';
+            st = dc_set_error(err, DC_ERR_ARG,
+                              "%s (with --data/--set/--seeds) differs from %s/config.cfg at line %zu; "
+                              "give the same options or omit CONFIG", o->config, r->dir, line);
+        }
+        free(mine);
+        if (st != DC_OK) {
+            free(resume_cfg);
+            return st;
+        }
+    }
+    free(resume_cfg);
     if (!c->nseeds) {
         c->nseeds = 1;
         c->seeds[0] = 1111;
     }
+    if (!c->data[0]) return dc_set_error(err, DC_ERR_ARG, "no dataset: give --data FILE or set `data` in the config");
     struct dc_dataset_options dopt;
     dc_train_dataset_options(c, &dopt);
     if ((st = dc_dataset_load(c->data, &dopt, &r->ds, err)) != DC_OK) return st;
@@ -658,7 +1119,9 @@ static dc_status run_all(struct run *r, char *out_dir, size_t cap, struct dc_err
         return st;
 
     /* run directory and resolved config */
-    if (o->out_dir) {
+    if (o->resume) {
+        /* r->dir set above */
+    } else if (o->out_dir) {
         if (strlen(o->out_dir) >= sizeof r->dir) return dc_set_error(err, DC_ERR_ARG, "--out path too long");
         strcpy(r->dir, o->out_dir);
     } else {
@@ -674,13 +1137,15 @@ static dc_status run_all(struct run *r, char *out_dir, size_t cap, struct dc_err
     }
     if ((st = mkdir_p(r->dir, err)) != DC_OK) return st;
     if (out_dir && cap) snprintf(out_dir, cap, "%s", r->dir);
-    char *cfg_text = NULL;
-    if ((st = dc_model_config_to_cfg(c, &cfg_text, err)) != DC_OK) return st;
     char path[2048];
-    st = path_in(r, path, sizeof path, "config.cfg", err);
-    if (st == DC_OK) st = dc_write_file_atomic(path, cfg_text, strlen(cfg_text), err);
-    free(cfg_text);
-    if (st != DC_OK) return st;
+    if (!o->resume) {
+        char *cfg_text = NULL;
+        if ((st = dc_model_config_to_cfg(c, &cfg_text, err)) != DC_OK) return st;
+        st = path_in(r, path, sizeof path, "config.cfg", err);
+        if (st == DC_OK) st = dc_write_file_atomic(path, cfg_text, strlen(cfg_text), err);
+        free(cfg_text);
+        if (st != DC_OK) return st;
+    }
     if ((st = dc_model_config_to_json(c, &r->cfg_json, err)) != DC_OK) return st;
     json_t *sj = stats_json(r->ds);
     r->stats_text = json_dumps(sj, JSON_COMPACT | JSON_REAL_PRECISION(9));
@@ -694,7 +1159,9 @@ static dc_status run_all(struct run *r, char *out_dir, size_t cap, struct dc_err
     if ((st = dc_param_layout_init(&r->pl, &dims, err)) != DC_OK) return st;
     r->params_h = malloc(r->pl.total * sizeof(float));
     r->best_h = malloc(r->pl.total * sizeof(float));
-    if (!r->params_h || !r->best_h) return dc_set_error(err, DC_ERR_NOMEM, "out of memory");
+    r->m_h = malloc(r->pl.total * sizeof(float));
+    r->v_h = malloc(r->pl.total * sizeof(float));
+    if (!r->params_h || !r->best_h || !r->m_h || !r->v_h) return dc_set_error(err, DC_ERR_NOMEM, "out of memory");
     if ((st = dc_backend_open(&r->be, o->backend, err)) != DC_OK) return st;
     if ((st = dc_mem_alloc(r->be, r->pl.total, &r->params)) != DC_OK ||
         (st = dc_mem_alloc(r->be, r->pl.total, &r->grads)) != DC_OK)
@@ -702,15 +1169,21 @@ static dc_status run_all(struct run *r, char *out_dir, size_t cap, struct dc_err
     r->mc = (struct dc_model_cache){.be = r->be, .cfg = c, .pl = &r->pl};
     if ((st = dc_train_class_weights(c, tr, r->mc.class_weights, &r->mc.use_class_weights, err)) != DC_OK) return st;
     log_line(r, "decocl train: %s on %s (%s: train %zu, valid %zu, test %zu), %zu parameters, device %s, run %s\n",
-             o->config, c->data, dc_dataset_kind_name(r->kind), tr->n, r->ds->split[DC_SPLIT_VALID].n,
+             r->config_path, c->data, dc_dataset_kind_name(r->kind), tr->n, r->ds->split[DC_SPLIT_VALID].n,
              r->ds->split[DC_SPLIT_TEST].n, r->pl.total, dc_backend_device_name(r->be), r->dir);
 
     struct dc_metrics *tests = calloc(c->nseeds, sizeof *tests);
     if (!tests) return dc_set_error(err, DC_ERR_NOMEM, "out of memory");
     r->runs = json_array();
-    for (size_t k = 0; k < c->nseeds && st == DC_OK; ++k) {
+    size_t ndone = 0;
+    if (o->resume && (st = resume_outputs(r, tests, &ndone, err)) != DC_OK) {
+        free(tests);
+        return st;
+    }
+    for (size_t k = ndone; k < c->nseeds && st == DC_OK; ++k) {
         size_t best_epoch = 0;
         if ((st = train_seed(r, c->seeds[k], &tests[k], &best_epoch, err)) != DC_OK) break;
+        if (r->interrupted) break;
         json_t *tj = json_object();
         for (int i = 0; i < tests[k].count; ++i) json_object_set_new(tj, tests[k].names[i], json_real(tests[k].values[i]));
         json_array_append_new(r->runs, json_pack("{sI sI so}", "seed", (json_int_t)c->seeds[k], "best_epoch",
@@ -727,6 +1200,7 @@ dc_status dc_train_run(const struct dc_train_options *o, char *out_dir, size_t c
     r->o = o;
     if (out_dir && cap) out_dir[0] = 0;
     dc_status st = run_all(r, out_dir, cap, err);
+    if (o->interrupted) *o->interrupted = st == DC_OK && r->interrupted;
     run_free(r);
     free(r);
     return st;

@@ -24,6 +24,7 @@
 #ifndef DC_TRAIN_TRAIN_H
 #define DC_TRAIN_TRAIN_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,9 +47,35 @@ struct dc_train_options {
     const char *out_dir;                /* NULL: runs/<config name>-<YYYYmmdd-HHMMSS> */
     const struct dc_backend_options *backend;
     FILE *log;                          /* one line per epoch; NULL: silent */
+    bool progress;                      /* also a progress bar on log, redrawn with \r (a terminal) */
+    const char *resume;                 /* continue the stopped run in this directory (see below) */
+    volatile sig_atomic_t *stop;        /* when it becomes non-zero (SIGINT): stop after the current batch */
+    size_t stop_after_batches;          /* test hook: stop as on *stop after this many training batches
+                                           of this call; 0: DECOCL_TRAIN_STOP_AFTER_BATCHES, else never */
+    bool *interrupted;                  /* out (may be NULL): true when the run stopped early on *stop */
 };
 
-/* Runs every seed; out_dir (cap bytes) receives the run directory. */
+/* Runs every seed; out_dir (cap bytes) receives the run directory.
+ *
+ * Stopping and resuming. At the end of every epoch, and when *stop is set (after the
+ * current batch; DECOCL_TRAIN_STOP_AFTER_BATCHES=N, a test hook, behaves the same after N
+ * batches), the seed's state is written to seed-<S>/last.safetensors (the parameters) and
+ * seed-<S>/optim.safetensors (exp_avg.<name>, exp_avg_sq.<name>), each atomically. Both
+ * carry "step" (Adam steps taken = the dropout step counter), "epoch" (epochs completed),
+ * "batch" (batches completed of the next epoch, in its (seed, epoch) shuffle order);
+ * optim.safetensors adds "lr" and "state" (JSON, doubles as C hex floats: plateau and
+ * early-stopping state with the best metric and epoch, the partial train-loss sums of
+ * the interrupted epoch, the config path). The shuffle order and dropout masks depend only
+ * on (seed, epoch) and (seed, step), so no other RNG state exists. After a stop the call
+ * returns DC_OK with *interrupted set; results.json then holds the finished seeds only.
+ *
+ * o->resume = DIR continues such a run: the config is DIR/config.cfg; when o->config is
+ * also given, it is resolved with o->data, o->sets and o->seeds and must give the same
+ * config.cfg text (else DC_ERR_ARG), otherwise those must be unset. out_dir is DIR. Seeds
+ * already in DIR/results.json are kept; the first other seed continues from its
+ * last/optim files when present (else starts afresh); metrics rows past the checkpoint
+ * are dropped. Same seed, device and data give the same results.json as an uninterrupted
+ * run (its "config" is o->config, else the one recorded by the stopped run). */
 dc_status dc_train_run(const struct dc_train_options *o, char *out_dir, size_t cap, struct dc_error *err);
 
 /* Model instances by batch shape (a smaller last batch needs its own). */
