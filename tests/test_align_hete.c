@@ -33,13 +33,7 @@ static double fd_scale = 1.0;
 
 static uint64_t rng_state;
 
-static double rng_unit(void) {
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return (double)(z >> 11) * 0x1.0p-53; /* [0, 1) */
-}
+static double rng_unit(void) { return test_unit_double(&rng_state); }
 
 static double rng_range(double lo, double hi) { return lo + (hi - lo) * rng_unit(); }
 

@@ -30,12 +30,7 @@
 static const char *const AGREE_CASES[] = {"mosi", "sims", "iemocap"};
 
 /* A small deterministic generator (splitmix64) and Box-Muller normals. */
-static uint64_t rng_next(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+static uint64_t rng_next(uint64_t *s) { return test_splitmix64(s); }
 static double rng_unit(uint64_t *s) { return ((double)(rng_next(s) >> 11) + 0.5) / 9007199254740992.0; }
 static float rng_normal(uint64_t *s) {
     double u = rng_unit(s), v = rng_unit(s);

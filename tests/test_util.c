@@ -6,6 +6,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+uint64_t test_splitmix64(uint64_t *state) {
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+double test_unit_double(uint64_t *state) { return (double)(test_splitmix64(state) >> 11) * 0x1.0p-53; }
+
 struct dc_backend_options test_cl_options(void) {
     struct dc_backend_options o = {0};
     const char *dev = getenv("DECOCL_TEST_DEVICE");

@@ -4,8 +4,13 @@
 #define DC_TEST_UTIL_H
 
 #include <check.h>
+#include <stdint.h>
 
 #include "decocl/decocl.h"
+
+/* splitmix64: the tests' deterministic generator. test_unit_double is in [0, 1) with 53 bits. */
+uint64_t test_splitmix64(uint64_t *state);
+double test_unit_double(uint64_t *state);
 
 /* Options for the OpenCL backend under test, from the environment:
  * DECOCL_TEST_DEVICE (default "cpu"), DECOCL_GEMM (own|clblast), DECOCL_KERNELS_BINARY. */
