@@ -131,6 +131,8 @@ struct dc_decalign {
     struct dc_model_config cfg;
     const struct dc_param_layout *pl;
     size_t B, T[3], Tp[3], D[3], d, p, O, nact;
+    dc_phase_fn phase_fn; /* bench step's timer, NULL normally */
+    void *phase_ctx;
     bool act[3], skip[3];
     bool do_dec, do_hete, do_homo, do_ct;
     size_t nctx[3], ctx_mod[3][2], Tk[3];
@@ -417,6 +419,20 @@ void dc_decalign_set_class_weights(struct dc_decalign *m, const float *w) {
 const float *dc_decalign_output(const struct dc_decalign *m) { return m->out_h; }
 size_t dc_decalign_out_dim(const struct dc_decalign *m) { return m->O; }
 
+const char *dc_phase_name(enum dc_phase p) {
+    static const char *const names[DC_PHASE_COUNT] = {"encoders", "hete", "homo", "transformers", "head", "backward"};
+    return (unsigned)p < DC_PHASE_COUNT ? names[p] : "?";
+}
+
+void dc_decalign_set_phase_hook(struct dc_decalign *m, dc_phase_fn fn, void *ctx) {
+    m->phase_fn = fn;
+    m->phase_ctx = ctx;
+}
+
+static void phase(const struct dc_decalign *m, enum dc_phase p) {
+    if (m->phase_fn) m->phase_fn(m->phase_ctx, p);
+}
+
 static struct dc_dropout drop_of(const struct dc_decalign *m, double p, uint32_t site) {
     return (struct dc_dropout){.p = (float)p, .seed = m->seed, .step = m->step, .site = site};
 }
@@ -450,6 +466,7 @@ dc_status dc_decalign_forward(struct dc_decalign *m, struct dc_mem *params, cons
     dc_view wcom = pview(pl, params, DC_PARAM_ENC_COM_W);
 
     /* 1-2: projection, unique and common encoders, pooling */
+    phase(m, DC_PHASE_ENCODERS);
     for (size_t i = 0; i < 3; ++i) {
         if (!m->act[i]) continue;
         CK(dc_upload(be, m->xin[i], x[i]));
@@ -487,6 +504,7 @@ dc_status dc_decalign_forward(struct dc_decalign *m, struct dc_mem *params, cons
     }
 
     /* 3: heterogeneity loss on x_m = pool(s_m) */
+    phase(m, DC_PHASE_HETE);
     if (m->do_hete) {
         for (size_t i = 0; i < 3; ++i) CK(dc_download(be, m->xp_h[i], m->ps[i]));
         const float *const xs[3] = {m->xp_h[0], m->xp_h[1], m->xp_h[2]};
@@ -496,6 +514,7 @@ dc_status dc_decalign_forward(struct dc_decalign *m, struct dc_mem *params, cons
     }
 
     /* 4: homogeneity loss on z_m = pde_m(pool(c_m)) */
+    phase(m, DC_PHASE_HOMO);
     if (m->do_homo) {
         for (size_t i = 0; i < 3; ++i) {
             CK(dc_gemm(be, false, true, B, d, d, 1.0f, m->cp[i], d, pview(pl, params, PDE0W_ID[i]), d, 0.0f, m->z1[i],
@@ -518,6 +537,7 @@ dc_status dc_decalign_forward(struct dc_decalign *m, struct dc_mem *params, cons
     }
 
     /* 5: transformers, s_m as the query, the other modalities' s as the context */
+    phase(m, DC_PHASE_TRANSFORMERS);
     for (size_t i = 0; i < 3; ++i) {
         if (!m->act[i]) continue;
         for (size_t b = 0; b < B; ++b) {
@@ -539,6 +559,7 @@ dc_status dc_decalign_forward(struct dc_decalign *m, struct dc_mem *params, cons
 
     /* fusion: final_rep (B, 6d) = [h_l, h_a, h_v, pool(c_l), pool(c_a), pool(c_v)], zeros for
      * an inactive modality; assembled on the host (tiny), then the output layer */
+    phase(m, DC_PHASE_HEAD);
     float *tmp = m->dfin_h; /* scratch until the backward */
     memset(m->fin_h, 0, B * 6 * d * sizeof(float));
     for (size_t i = 0; i < 3; ++i) {
@@ -582,6 +603,7 @@ dc_status dc_decalign_backward(struct dc_decalign *m, struct dc_mem *grads, stru
     const struct dc_model_config *cfg = &m->cfg;
     const size_t B = m->B, d = m->d, p = m->p, O = m->O;
     const bool training = m->training;
+    phase(m, DC_PHASE_BACKWARD);
 
     /* task loss -> output layer */
     memset(m->dout_h, 0, B * O * sizeof(float));

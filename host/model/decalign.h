@@ -68,6 +68,25 @@ dc_status dc_decalign_forward(struct dc_decalign *m, struct dc_mem *params, cons
 const float *dc_decalign_output(const struct dc_decalign *m);
 size_t dc_decalign_out_dim(const struct dc_decalign *m);
 
+/* Phases of a step, for `decocl bench step`'s breakdown. The model calls the hook as each
+ * phase begins (in this order in the forward; BACKWARD once, at the start of the
+ * backward); the hook may synchronise the device and read a clock. ENCODERS covers the
+ * input dropout, projections, unique/common encoders, pooling and the decoupling loss;
+ * HEAD the fusion, output layer, task and contrastive losses. */
+enum dc_phase {
+    DC_PHASE_ENCODERS,
+    DC_PHASE_HETE,
+    DC_PHASE_HOMO,
+    DC_PHASE_TRANSFORMERS,
+    DC_PHASE_HEAD,
+    DC_PHASE_BACKWARD,
+    DC_PHASE_COUNT
+};
+const char *dc_phase_name(enum dc_phase p); /* "encoders", "hete", "homo", "transformers", "head", "backward" */
+typedef void (*dc_phase_fn)(void *ctx, enum dc_phase begun);
+/* NULL fn removes the hook. */
+void dc_decalign_set_phase_hook(struct dc_decalign *m, dc_phase_fn fn, void *ctx);
+
 /* Backward of the total loss of the last forward: ADDS into grads (flat, pl->total
  * floats; zero it first). */
 dc_status dc_decalign_backward(struct dc_decalign *m, struct dc_mem *grads, struct dc_mem *params,
