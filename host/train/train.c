@@ -1,6 +1,7 @@
 /* The training loop of `decocl train` and the evaluation helpers; see train.h. */
 #include "train/train.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -298,33 +299,61 @@ void dc_run_checkpoint_close(struct dc_run_checkpoint *ck) {
 
 struct metric_sel {
     bool is_loss;
+    bool is_f1acc; /* the reference's F1Acc_score: 0.55 F1_score + 0.45 Acc_2 */
     char name[32];
     bool maximize;
 };
 
+/* The reference trainer's (trains/ATIO.py) default selection metric: WAF1 for IEMOCAP,
+ * F1_score for other classification, else the validation task loss. */
+static const char *default_selection(enum dc_dataset_kind kind, bool classification) {
+    if (!classification) return "loss";
+    return kind == DC_KIND_IEMOCAP ? "WAF1" : "F1_score";
+}
+
 static dc_status resolve_metric(const char *name, const char *mode, const char *key, enum dc_dataset_kind kind,
                                 const struct dc_metrics *known, struct metric_sel *out, struct dc_error *err) {
     memset(out, 0, sizeof *out);
-    if (!name[0] || !strcasecmp(name, "loss") || !strcasecmp(name, "mosi") || !strcasecmp(name, "mosei") ||
+    if (!strcasecmp(name, "loss") || !strcasecmp(name, "mosi") || !strcasecmp(name, "mosei") ||
         !strcasecmp(name, "sims") || !strcasecmp(name, "iemocap")) {
         out->is_loss = true;
-        snprintf(out->name, sizeof out->name, "%s", name[0] ? name : "loss");
+    } else if (!strcmp(name, "F1Acc_score") || !strcmp(name, "F1_Acc_score") || !strcmp(name, "F1Acc")) {
+        bool f1 = false, acc = false;
+        for (int i = 0; i < known->count; ++i) {
+            f1 |= !strcmp(known->names[i], "F1_score");
+            acc |= !strcmp(known->names[i], "Acc_2");
+        }
+        if (!f1 || !acc)
+            return dc_set_error(err, DC_ERR_ARG, "%s '%s' needs F1_score and Acc_2, which %s does not report", key,
+                                name, dc_dataset_kind_name(kind));
+        out->is_f1acc = true;
     } else {
         bool found = false;
         for (int i = 0; i < known->count; ++i) found |= !strcmp(known->names[i], name);
         if (!found)
             return dc_set_error(err, DC_ERR_ARG, "%s '%s' is not a metric of %s (nor loss or a dataset name)", key, name,
                                 dc_dataset_kind_name(kind));
-        snprintf(out->name, sizeof out->name, "%s", name);
     }
+    snprintf(out->name, sizeof out->name, "%s", name);
+    /* ATIO.py _metric_mode: names containing acc, f1 or corr are maximised */
+    char lower[32];
+    size_t i = 0;
+    for (; name[i] && i + 1 < sizeof lower; ++i) lower[i] = (char)tolower((unsigned char)name[i]);
+    lower[i] = 0;
     if (mode[0]) out->maximize = !strcmp(mode, "max");
-    else out->maximize = !(out->is_loss || !strcmp(name, "MAE"));
+    else out->maximize = strstr(lower, "acc") || strstr(lower, "f1") || strstr(lower, "corr");
     return DC_OK;
 }
 
 static double metric_value(const struct metric_sel *s, const struct dc_metrics *m, double loss) {
     if (s->is_loss) return dc_round_np(loss, 4);
     double v = NAN;
+    if (s->is_f1acc) {
+        double f1 = NAN, acc = NAN;
+        dc_metrics_get(m, "F1_score", &f1);
+        dc_metrics_get(m, "Acc_2", &acc);
+        return 0.55 * f1 + 0.45 * acc;
+    }
     dc_metrics_get(m, s->name, &v);
     return v;
 }
@@ -1111,11 +1140,13 @@ static dc_status run_all(struct run *r, char *out_dir, size_t cap, struct dc_err
                             c->classification ? "classification" : "regression");
     struct dc_metrics known;
     if ((st = kind_metrics(r->kind, dc_model_config_out_dim(c), &known, err)) != DC_OK) return st;
-    if ((st = resolve_metric(c->selection_metric, c->selection_mode, "selection_metric", r->kind, &known, &r->sel,
-                             err)) != DC_OK)
+    /* as ATIO.py: the scheduler follows the selection metric unless it is named */
+    const char *sel_name = c->selection_metric[0] ? c->selection_metric : default_selection(r->kind, c->classification);
+    const char *sched_name = c->scheduler_metric[0] ? c->scheduler_metric : sel_name;
+    if ((st = resolve_metric(sel_name, c->selection_mode, "selection_metric", r->kind, &known, &r->sel, err)) != DC_OK)
         return st;
-    if ((st = resolve_metric(c->scheduler_metric, c->scheduler_mode, "scheduler_metric", r->kind, &known, &r->sched,
-                             err)) != DC_OK)
+    if ((st = resolve_metric(sched_name, c->scheduler_mode, "scheduler_metric", r->kind, &known, &r->sched, err)) !=
+        DC_OK)
         return st;
 
     /* run directory and resolved config */

@@ -11,9 +11,12 @@
  * weights are saved as seed-<S>/best.safetensors and give the test metrics.
  *
  * Metric names: any name dc_metrics_compute reports for the kind (Acc_2, F1_score,
- * MAE, WAF1, ...), `loss`, or a dataset name (mosi, mosei, sims, iemocap, any case) for
- * the validation task loss. Modes left empty: min for the loss and MAE, else max.
- * scheduler_metric left empty: the validation task loss, mode min.
+ * MAE, WAF1, ...), `loss`, a dataset name (mosi, mosei, sims, iemocap, any case) for
+ * the validation task loss, or F1Acc_score (0.55 F1_score + 0.45 Acc_2). As the
+ * reference trainer (trains/ATIO.py): selection_metric left empty is WAF1 for IEMOCAP,
+ * F1_score for other classification, else the loss; scheduler_metric left empty is the
+ * selection metric; a mode left empty is max for names containing acc, f1 or corr
+ * (any case), else min.
  *
  * Run directory: config.cfg, metrics.csv, metrics.jsonl, results.json, seed-<S>/best.safetensors,
  * every file written atomically (tmp + rename) and rewritten after each epoch.
