@@ -216,15 +216,20 @@ START_TEST(trajectory) {
     ck_assert_uint_eq(dc_optim_steps(opt), TRAJ_STEPS);
 
     /* after5: every tensor within 1e-3 relative L2; inactive tensors bit-identical. The
-     * attention in_proj_bias tensors are only reported, not asserted: they start at 0, so
-     * their relative error is measured against five lr-sized steps, and the key third's
-     * gradient is 0 mathematically (softmax is shift invariant along keys): float32 rounding
-     * noise on both sides that Adam turns into lr-sized steps. Measured on ref, whole tensor:
-     * mosi 0.081, sims 0.0084, soft 0.067, edge 0.028 relative L2; without the key third,
-     * mosi 0.00114 (q/v thirds), the others below 1e-3. An open point for the golden files. */
+     * attention in_proj_bias tensors start at 0, so after5 holds only five Adam steps of
+     * about lr each, which Adam's normalisation makes sensitive to float32 noise in small
+     * gradients; they are checked per third:
+     *  - the query and value thirds within 2e-3 relative L2 (measured on ref: mosi 0.00114,
+     *    the other cases below 1e-3);
+     *  - the key third has a zero gradient mathematically (softmax is shift invariant along
+     *    the keys): both sides hold rounding noise that Adam turns into steps of up to ~lr,
+     *    so only its bound is asserted: every element within 5 steps of at most
+     *    lr * 1.01 (Adam's step is <= lr while |m| <= sqrt(v), true for these gradients);
+     *    the whole tensor is reported (mosi 0.081, sims 0.0084, soft 0.067, edge 0.028). */
     ck_assert(dc_download(be, params_h, pv) == DC_OK);
-    double worst = -1, worst_bias = -1;
-    const char *worst_name = "", *bias_name = "";
+    double worst = -1, worst_bias = -1, worst_qv = -1;
+    const char *worst_name = "", *bias_name = "", *qv_name = "";
+    const double key_bound = TRAJ_STEPS * 1.01 * cfg.learning_rate;
     for (size_t i = 0; i < pl.count; ++i) {
         const struct dc_param_desc *d = &pl.desc[i];
         double dd = 0, nn = 0;
@@ -237,6 +242,21 @@ START_TEST(trajectory) {
         double r = nn > 0 ? sqrt(dd) / sqrt(nn) : (dd > 0 ? INFINITY : 0);
         if (attn_bias) {
             if (r > worst_bias || isnan(r)) worst_bias = r, bias_name = d->name;
+            size_t third = d->numel / 3;
+            double qd = 0, qn = 0;
+            for (size_t j = 0; j < d->numel; ++j) {
+                double a = params_h[d->offset + j], b = after_h[d->offset + j];
+                if (j >= third && j < 2 * third) {
+                    ck_assert_msg(fabs(a) <= key_bound && fabs(b) <= key_bound,
+                                  "%s: %s key bias [%zu] = %.3g (reference %.3g) exceeds 5 Adam steps (%.3g)", gcase,
+                                  d->name, j - third, a, b, key_bound);
+                    continue;
+                }
+                qd += (a - b) * (a - b);
+                qn += b * b;
+            }
+            double rq = qn > 0 ? sqrt(qd) / sqrt(qn) : (qd > 0 ? INFINITY : 0);
+            if (rq > worst_qv || isnan(rq)) worst_qv = rq, qv_name = d->name;
         } else if (r > worst || isnan(r)) {
             worst = r, worst_name = d->name;
         }
@@ -245,8 +265,11 @@ START_TEST(trajectory) {
                           "%s: %s takes no part in the loss but changed", gcase, d->name);
     }
     fprintf(stderr,
-            "trajectory %s [%s]: worst after5 tensor %s, relative L2 %.3g; in_proj_bias (reported only) %s %.3g\n",
-            gcase, golden_device(), worst_name, worst, bias_name, worst_bias);
+            "trajectory %s [%s]: worst after5 tensor %s, relative L2 %.3g; in_proj_bias q/v thirds %s %.3g; whole "
+            "in_proj_bias (key third bounded only) %s %.3g\n",
+            gcase, golden_device(), worst_name, worst, qv_name, worst_qv, bias_name, worst_bias);
+    ck_assert_msg(worst_qv <= 2e-3, "%s: after5 %s query/value bias off by %.3g relative L2 (tolerance 2e-3)", gcase,
+                  qv_name, worst_qv);
     ck_assert_msg(worst <= 1e-3, "%s: after5 %s off by %.3g relative L2 (tolerance 1e-3)", gcase, worst_name, worst);
     if (strcmp(gcase, "edge") == 0) {
         const struct dc_param_desc *d = dc_param_find(&pl, "proj_v.weight");
