@@ -390,6 +390,7 @@ struct run {
     char config_path_buf[2048];
     bool resuming;            /* o->resume: seeds may continue from their last/optim files */
     size_t stop_after, batches_run;
+    size_t kill_after; /* test hook DECOCL_TRAIN_KILL_AFTER_BATCHES: SIGKILL itself after N batches */
     bool interrupted;
     float *m_h, *v_h;         /* Adam moments on the host (checkpoints) */
 };
@@ -841,6 +842,7 @@ static dc_status train_seed(struct run *r, uint64_t seed, struct dc_metrics *tes
             samples += n;
             s.step++;
             r->batches_run++;
+            if (r->kill_after && r->batches_run == r->kill_after) raise(SIGKILL); /* no clean-up at all */
             if (r->o->progress && r->o->log) {
                 double t = now_s();
                 if (t - last_draw >= 0.1 || nb == nbat) {
@@ -1018,6 +1020,8 @@ static dc_status run_all(struct run *r, char *out_dir, size_t cap, struct dc_err
         const char *hook = getenv("DECOCL_TRAIN_STOP_AFTER_BATCHES"); /* test hook, see train.h */
         if (hook && *hook) r->stop_after = (size_t)strtoull(hook, NULL, 10);
     }
+    const char *kill_hook = getenv("DECOCL_TRAIN_KILL_AFTER_BATCHES"); /* test hook, see train.h */
+    if (kill_hook && *kill_hook) r->kill_after = (size_t)strtoull(kill_hook, NULL, 10);
     char *resume_cfg = NULL; /* DIR/config.cfg text */
     size_t resume_len = 0;
     if (o->resume) {

@@ -60,7 +60,9 @@ struct dc_train_options {
 
 /* Runs every seed; out_dir (cap bytes) receives the run directory.
  *
- * Stopping and resuming. At the end of every epoch, and when *stop is set (after the
+ * Stopping and resuming. A run killed outright (SIGKILL, power loss) resumes from the
+ * state written at the end of its last completed epoch (DECOCL_TRAIN_KILL_AFTER_BATCHES=N,
+ * a test hook, makes the process SIGKILL itself after N batches). At the end of every epoch, and when *stop is set (after the
  * current batch; DECOCL_TRAIN_STOP_AFTER_BATCHES=N, a test hook, behaves the same after N
  * batches), the seed's state is written to seed-<S>/last.safetensors (the parameters) and
  * seed-<S>/optim.safetensors (exp_avg.<name>, exp_avg_sq.<name>), each atomically. Both
