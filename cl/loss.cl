@@ -3,7 +3,7 @@
  * the host from CL_KERNEL_WORK_GROUP_SIZE, and reduce through local memory in a
  * fixed tree order: deterministic, no atomics. */
 
-#define LOSS_COSINE_EPS 1e-8f     /* ref_homo.h DC_REF_COSINE_EPS */
+#define LOSS_COSINE_EPS 1e-8f      /* ref_homo.h DC_REF_COSINE_EPS */
 #define LOSS_STATS_VAR_FLOOR 1e-6f /* DC_REF_STATS_VAR_FLOOR */
 #define LOSS_NORMALIZE_EPS 1e-12f  /* DC_REF_NORMALIZE_EPS */
 #define LOSS_SUPCON_FLOOR 1e-8f    /* DC_REF_SUPCON_DENOM_FLOOR */

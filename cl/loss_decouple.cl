@@ -3,8 +3,7 @@
  * reduction: strided partial sums, then the tree of loss_group_sum4. */
 
 /* (|s|^2, |c|^2, s.c, 0) of one row of length L, summed over the work-group. */
-inline float4 decouple_row_sums(__global const float *x, __global const float *y, ulong L,
-                                __local float4 *scratch) {
+inline float4 decouple_row_sums(__global const float *x, __global const float *y, ulong L, __local float4 *scratch) {
     float4 part = 0.0f;
     for (ulong i = get_local_id(0); i < L; i += get_local_size(0)) {
         float a = x[i], b = y[i];
@@ -30,9 +29,9 @@ __kernel void decouple_fwd(__global float *loss, ulong loss_off, __global const 
 /* One work-group per row b (B groups): ds, dc (B, L) += g (y / (|x|c |y|c) - cos x / (|x|c |x|)),
  * g = 2 dloss cos / B, |x|c the norm clamped at eps; the clamp passes no gradient, and
  * a zero norm's own gradient is 0 (torch >= 1.13). */
-__kernel void decouple_bwd(__global float *ds, ulong ds_off, __global float *dc, ulong dc_off,
-                           __global const float *s, ulong s_off, __global const float *c, ulong c_off, ulong B,
-                           ulong L, float dloss, __local float4 *scratch) {
+__kernel void decouple_bwd(__global float *ds, ulong ds_off, __global float *dc, ulong dc_off, __global const float *s,
+                           ulong s_off, __global const float *c, ulong c_off, ulong B, ulong L, float dloss,
+                           __local float4 *scratch) {
     ulong b = get_group_id(0);
     __global const float *x = VIEW(s) + b * L, *y = VIEW(c) + b * L;
     float4 t = decouple_row_sums(x, y, L, scratch);

@@ -38,7 +38,9 @@ inline float stats_cov(__global const float *z, ulong B, ulong p, ulong j, ulong
 }
 
 /* Sum of the squared differences over the three pairs (l,a), (l,v), (a,v). */
-inline float stats_pair_sq(float a, float b, float c) { return (a - b) * (a - b) + (a - c) * (a - c) + (b - c) * (b - c); }
+inline float stats_pair_sq(float a, float b, float c) {
+    return (a - b) * (a - b) + (a - c) * (a - c) + (b - c) * (b - c);
+}
 
 /* One work-group. mu, skew: local (3p) each. The covariance runs over the lower
  * triangle (symmetric), off-diagonal entries counted twice. */
@@ -162,9 +164,12 @@ __kernel void homo_mmd_fwd(__global float *loss, ulong loss_off, __global const 
     for (ulong it = get_local_id(0); it < 6 * BB; it += get_local_size(0)) {
         uint blk = (uint)(it / BB);
         ulong r = it % BB, i = r / B, j = r % B;
-        float kv = exp(-gamma * mmd_sqdist(homo_z(xa[blk], z0, z1, z2) + i * p, homo_z(ya[blk], z0, z1, z2) + j * p, p));
-        if (blk < 3u) part.x += kv;
-        else part.y += kv;
+        float kv =
+            exp(-gamma * mmd_sqdist(homo_z(xa[blk], z0, z1, z2) + i * p, homo_z(ya[blk], z0, z1, z2) + j * p, p));
+        if (blk < 3u)
+            part.x += kv;
+        else
+            part.y += kv;
     }
     float4 t = loss_group_sum4(part, scratch);
     if (get_local_id(0) == 0) VIEW(loss)[0] = 2.0f * (t.x - t.y) / (3.0f * (float)BB);
@@ -173,10 +178,10 @@ __kernel void homo_mmd_fwd(__global float *loss, ulong loss_off, __global const 
 /* One work-group per row (m, i) (3B groups): with w = dloss / 3 / B^2,
  *   dz_m[i] += -2 gamma w (4 sum_j k(z_mi, z_mj)(z_mi - z_mj) - 2 sum_{o != m} sum_j k(z_mi, z_oj)(z_mi - z_oj)).
  * coef: local (3B) floats, the kernel value times 4 or -2 of every partner row. */
-__kernel void homo_mmd_bwd(__global float *dzl, ulong dzl_off, __global float *dza, ulong dza_off,
-                           __global float *dzv, ulong dzv_off, __global const float *zl, ulong zl_off,
-                           __global const float *za, ulong za_off, __global const float *zv, ulong zv_off, ulong B,
-                           ulong p, float gamma, float dloss, __local float *coef) {
+__kernel void homo_mmd_bwd(__global float *dzl, ulong dzl_off, __global float *dza, ulong dza_off, __global float *dzv,
+                           ulong dzv_off, __global const float *zl, ulong zl_off, __global const float *za,
+                           ulong za_off, __global const float *zv, ulong zv_off, ulong B, ulong p, float gamma,
+                           float dloss, __local float *coef) {
     uint lid = get_local_id(0), G = get_local_size(0);
     uint m = (uint)(get_group_id(0) / B);
     ulong i = get_group_id(0) % B;

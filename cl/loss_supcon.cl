@@ -38,8 +38,7 @@ inline void supcon_logits(__global const float *f, ulong B, ulong q, ulong r0, u
 }
 
 /* Statistics of row i from its logits l (B): returns (rmax, ssum, npos, possum). */
-inline float4 supcon_row(__local const float *l, __global const float *labels, ulong B, ulong i,
-                         uint classification) {
+inline float4 supcon_row(__local const float *l, __global const float *labels, ulong B, ulong i, uint classification) {
     float ci = supcon_class(labels[i], classification);
     float rmax = l[0];
     for (ulong j = 1; j < B; ++j) rmax = fmax(rmax, l[j]);
@@ -155,7 +154,7 @@ __kernel void supcon_bwd(__global float *df, ulong df_off, __global const float 
             for (ulong j = 0; j < B; ++j) acc = fma(C[j], F[j * q + k] / supcon_nc(nrm[j]), acc);
             float dfn = acc * inv_t;
             float g = nrm[i] >= LOSS_NORMALIZE_EPS ? (dfn - dotv[rr] * F[i * q + k] / nrm[i]) / nrm[i]
-                                                    : dfn / LOSS_NORMALIZE_EPS;
+                                                   : dfn / LOSS_NORMALIZE_EPS;
             D[i * q + k] += g;
         }
         barrier(CLK_LOCAL_MEM_FENCE);

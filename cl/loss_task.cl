@@ -6,9 +6,7 @@
 #define TASK_CE 3u
 
 /* The class id of a CE label, truncated as .long(); -1 when outside [0, O) or NaN. */
-inline int task_ce_class(float label, ulong O) {
-    return label > -1.0f && label < (float)O ? (int)label : -1;
-}
+inline int task_ce_class(float label, ulong O) { return label > -1.0f && label < (float)O ? (int)label : -1; }
 
 /* log sum_c exp(row[c]), shifted by the row max. */
 inline float task_logsumexp(__global const float *row, ulong O) {
@@ -20,9 +18,7 @@ inline float task_logsumexp(__global const float *row, ulong O) {
 }
 
 /* Weight of a CE row: class_w[y] or 1; NaN for an invalid class id (PyTorch raises). */
-inline float task_ce_weight(int y, __global const float *cw, uint has_w) {
-    return y < 0 ? NAN : has_w ? cw[y] : 1.0f;
-}
+inline float task_ce_weight(int y, __global const float *cw, uint has_w) { return y < 0 ? NAN : has_w ? cw[y] : 1.0f; }
 
 /* The regression criterion's value (MSE, L1, smooth L1) at x = out - label. */
 inline float task_crit(uint kind, float x, float beta) {
@@ -41,8 +37,8 @@ inline float task_crit_grad(uint kind, float x, float beta) {
 
 __kernel void task_loss_fwd(__global float *loss, ulong loss_off, __global const float *out, ulong out_off,
                             __global const float *labels, ulong labels_off, __global const float *class_w,
-                            ulong class_w_off, uint has_w, ulong B, ulong O, uint kind, float beta,
-                            float binary_weight, __local float4 *scratch) {
+                            ulong class_w_off, uint has_w, ulong B, ulong O, uint kind, float beta, float binary_weight,
+                            __local float4 *scratch) {
     __global const float *o = VIEW(out), *y = VIEW(labels), *cw = VIEW(class_w);
     /* CE: (sum w nll, sum w); regression: (sum crit, -, sum bce, rows with label != 0) */
     float4 part = 0.0f;
@@ -79,16 +75,18 @@ __kernel void task_loss_fwd(__global float *loss, ulong loss_off, __global const
 
 __kernel void task_loss_bwd(__global float *dout, ulong dout_off, __global const float *out, ulong out_off,
                             __global const float *labels, ulong labels_off, __global const float *class_w,
-                            ulong class_w_off, uint has_w, ulong B, ulong O, uint kind, float beta,
-                            float binary_weight, float dloss, __local float4 *scratch) {
+                            ulong class_w_off, uint has_w, ulong B, ulong O, uint kind, float beta, float binary_weight,
+                            float dloss, __local float4 *scratch) {
     __global const float *o = VIEW(out), *y = VIEW(labels), *cw = VIEW(class_w);
     __global float *g = VIEW(dout);
     /* the normaliser first: CE sum_b w[y_b]; regression the rows with label != 0 */
     float4 part = 0.0f;
     for (ulong b = get_local_id(0); b < B; b += get_local_size(0)) {
         float lb = y[b];
-        if (kind == TASK_CE) part.x += task_ce_weight(task_ce_class(lb, O), cw, has_w);
-        else part.x += lb != 0.0f ? 1.0f : 0.0f;
+        if (kind == TASK_CE)
+            part.x += task_ce_weight(task_ce_class(lb, O), cw, has_w);
+        else
+            part.x += lb != 0.0f ? 1.0f : 0.0f;
     }
     float norm = loss_group_sum4(part, scratch).x;
     for (ulong b = get_local_id(0); b < B; b += get_local_size(0)) {

@@ -35,11 +35,10 @@ static void cases_strided(struct dc_case_list *l, bool bench) {
     for (size_t i = 0; i < n; ++i) {
         size_t r = v[i][0], k = v[i][1], ldd = v[i][2], lds = v[i][3];
         for (int axpy = 0; axpy < 2; ++axpy) {
-            struct dc_op_case *c =
-                axpy ? dc_case_add(l, DC_OP_axpy2d, run_axpy2d, TOL_AXPY, "axpy2d rows=%zu cols=%zu ld=%zu/%zu", r, k,
-                                   ldd, lds)
-                     : dc_case_add(l, DC_OP_copy2d, run_copy2d, TOL_COPY, "copy2d rows=%zu cols=%zu ld=%zu/%zu", r, k,
-                                   ldd, lds);
+            struct dc_op_case *c = axpy ? dc_case_add(l, DC_OP_axpy2d, run_axpy2d, TOL_AXPY,
+                                                      "axpy2d rows=%zu cols=%zu ld=%zu/%zu", r, k, ldd, lds)
+                                        : dc_case_add(l, DC_OP_copy2d, run_copy2d, TOL_COPY,
+                                                      "copy2d rows=%zu cols=%zu ld=%zu/%zu", r, k, ldd, lds);
             c->p[0] = r, c->p[1] = k, c->p[2] = ldd, c->p[3] = lds;
             c->f[0] = -0.7f;
             /* the gaps between rows of dst must keep their values: filled, compared */
@@ -65,10 +64,10 @@ struct decouple_shape {
 
 static void cases_decouple(struct dc_case_list *l, bool bench) {
     static const struct decouple_shape test_s[] = {
-        {1, 5, false, false, false}, {2, 7, false, false, true},  {7, 37, false, false, false},
-        {33, 129, false, false, false}, {5, 3201, false, false, false},
-        {7, 37, true, false, false}, /* row 0 of s is zero: the eps clamp */
-        {7, 37, true, true, false},  /* row 0 of both */
+        {1, 5, false, false, false},    {2, 7, false, false, true},
+        {7, 37, false, false, false},   {33, 129, false, false, false},
+        {5, 3201, false, false, false}, {7, 37, true, false, false}, /* row 0 of s is zero: the eps clamp */
+        {7, 37, true, true, false},                                  /* row 0 of both */
     };
     static const struct decouple_shape bench_s[] = {{32, 3200, false, false, false}, {64, 3200, false, false, false}};
     const struct decouple_shape *v = bench ? bench_s : test_s;
@@ -80,14 +79,16 @@ static void cases_decouple(struct dc_case_list *l, bool bench) {
             struct dc_op_case *c =
                 bwd ? dc_case_add(l, DC_OP_decouple_bwd, run_decouple_bwd, TOL_GRAD, "decouple_bwd B=%zu L=%zu%s%s",
                                   s->B, s->L, tag, s->prefill ? " prefilled" : "")
-                    : dc_case_add(l, DC_OP_decouple_fwd, run_decouple_fwd, TOL_LOSS, "decouple_fwd B=%zu L=%zu%s",
-                                  s->B, s->L, tag);
+                    : dc_case_add(l, DC_OP_decouple_fwd, run_decouple_fwd, TOL_LOSS, "decouple_fwd B=%zu L=%zu%s", s->B,
+                                  s->L, tag);
             c->p[0] = s->B, c->p[1] = s->L;
             c->f[0] = 0.7f;
             size_t n_all = s->B * s->L;
             if (bwd) {
-                dc_case_tensor(c, "ds", n_all, s->prefill ? DC_FILL_UNIFORM : DC_FILL_CONST, s->prefill ? -1 : 0, 1, true);
-                dc_case_tensor(c, "dc", n_all, s->prefill ? DC_FILL_UNIFORM : DC_FILL_CONST, s->prefill ? -1 : 0, 1, true);
+                dc_case_tensor(c, "ds", n_all, s->prefill ? DC_FILL_UNIFORM : DC_FILL_CONST, s->prefill ? -1 : 0, 1,
+                               true);
+                dc_case_tensor(c, "dc", n_all, s->prefill ? DC_FILL_UNIFORM : DC_FILL_CONST, s->prefill ? -1 : 0, 1,
+                               true);
             } else {
                 dc_case_tensor(c, "loss", 1, DC_FILL_NAN, 0, 0, true);
             }
@@ -150,8 +151,8 @@ static void cases_homo(struct dc_case_list *l, bool bench) {
         c = dc_case_add(l, DC_OP_homo_stats_fwd, run_stats_fwd, TOL_LOSS, "homo_stats_fwd B=%zu p=%zu", s->B, s->p);
         c->p[0] = s->B, c->p[1] = s->p, c->f[0] = 0.7f, c->f[1] = s->bandwidth;
         homo_tensors(c, s, false);
-        c = dc_case_add(l, DC_OP_homo_stats_bwd, run_stats_bwd, TOL_STATS_GRAD, "homo_stats_bwd B=%zu p=%zu%s", s->B, s->p,
-                        pre);
+        c = dc_case_add(l, DC_OP_homo_stats_bwd, run_stats_bwd, TOL_STATS_GRAD, "homo_stats_bwd B=%zu p=%zu%s", s->B,
+                        s->p, pre);
         c->p[0] = s->B, c->p[1] = s->p, c->f[0] = 0.7f, c->f[1] = s->bandwidth;
         homo_tensors(c, s, true);
         c = dc_case_add(l, DC_OP_homo_mmd_fwd, run_mmd_fwd, TOL_LOSS, "homo_mmd_fwd B=%zu p=%zu bw=%g", s->B, s->p,
@@ -181,9 +182,9 @@ static dc_status run_task_bwd(struct dc_backend *be, const struct dc_op_case *c,
 }
 
 enum task_labels {
-    LABELS_MIXED,    /* uniform in [-3, 3], the first two exactly 0 (no binary term) */
-    LABELS_ZERO,     /* all 0: the binary term vanishes */
-    LABELS_CLASSES,  /* class ids 0, 1, ..., O-1, 0, ... */
+    LABELS_MIXED,   /* uniform in [-3, 3], the first two exactly 0 (no binary term) */
+    LABELS_ZERO,    /* all 0: the binary term vanishes */
+    LABELS_CLASSES, /* class ids 0, 1, ..., O-1, 0, ... */
 };
 
 struct task_shape {
@@ -265,11 +266,10 @@ struct supcon_shape {
 
 static void cases_supcon(struct dc_case_list *l, bool bench) {
     static const struct supcon_shape test_s[] = {
-        {1, 5, true, 1, 0.1f, false, false},   /* no positives: loss 0, no gradient */
-        {2, 7, false, 0, 0.5f, false, true},   /* regression classes from labels in [-4, 4] */
-        {7, 13, true, 5, 0.1f, false, false},  /* classes 2, 3, 4 have a single member */
-        {33, 65, false, 0, 0.1f, false, false},
-        {33, 31, true, 10, 0.07f, false, false},
+        {1, 5, true, 1, 0.1f, false, false},  /* no positives: loss 0, no gradient */
+        {2, 7, false, 0, 0.5f, false, true},  /* regression classes from labels in [-4, 4] */
+        {7, 13, true, 5, 0.1f, false, false}, /* classes 2, 3, 4 have a single member */
+        {33, 65, false, 0, 0.1f, false, false}, {33, 31, true, 10, 0.07f, false, false},
         {7, 13, true, 3, 0.2f, true, false},   /* row 0 is zero: the normalize eps */
         {100, 9, true, 7, 0.1f, false, false}, /* logits in several row blocks */
     };
@@ -280,11 +280,11 @@ static void cases_supcon(struct dc_case_list *l, bool bench) {
     for (size_t i = 0; i < n; ++i) {
         const struct supcon_shape *s = &v[i];
         for (int bwd = 0; bwd < 2; ++bwd) {
-            struct dc_op_case *c = dc_case_add(
-                l, bwd ? DC_OP_supcon_bwd : DC_OP_supcon_fwd, bwd ? run_supcon_bwd : run_supcon_fwd,
-                bwd ? TOL_GRAD : TOL_LOSS, "%s B=%zu q=%zu %s T=%g%s%s", bwd ? "supcon_bwd" : "supcon_fwd", s->B, s->q,
-                s->classification ? "classification" : "regression", (double)s->temperature,
-                s->zero_row ? " zero-row" : "", bwd && s->prefill ? " prefilled" : "");
+            struct dc_op_case *c =
+                dc_case_add(l, bwd ? DC_OP_supcon_bwd : DC_OP_supcon_fwd, bwd ? run_supcon_bwd : run_supcon_fwd,
+                            bwd ? TOL_GRAD : TOL_LOSS, "%s B=%zu q=%zu %s T=%g%s%s", bwd ? "supcon_bwd" : "supcon_fwd",
+                            s->B, s->q, s->classification ? "classification" : "regression", (double)s->temperature,
+                            s->zero_row ? " zero-row" : "", bwd && s->prefill ? " prefilled" : "");
             c->p[0] = s->B, c->p[1] = s->q, c->p[2] = s->classification;
             c->f[0] = 0.7f, c->f[1] = s->temperature;
             if (bwd)

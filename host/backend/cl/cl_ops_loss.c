@@ -12,8 +12,10 @@
  * to a power of two (fewer idle work-items when the work is small). */
 static size_t loss_group(const struct cl_backend *cb, enum cl_kernel_id id, size_t items) {
     size_t cap = 256, kmax = 0;
-    if (cb->kernels[id] && clGetKernelWorkGroupInfo(cb->kernels[id], cb->device, CL_KERNEL_WORK_GROUP_SIZE,
-                                                    sizeof kmax, &kmax, NULL) == CL_SUCCESS && kmax > 0 && kmax < cap)
+    if (cb->kernels[id] &&
+        clGetKernelWorkGroupInfo(cb->kernels[id], cb->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax, &kmax, NULL) ==
+            CL_SUCCESS &&
+        kmax > 0 && kmax < cap)
         cap = kmax;
     if (cb->max_wg < cap) cap = cb->max_wg;
     size_t g = 1;
@@ -41,7 +43,8 @@ dc_status cl_copy2d(struct dc_backend *be, dc_view dst, size_t ld_dst, dc_view s
                     size_t cols) {
     struct cl_backend *cb = cl_of(be);
     size_t global[2] = {cols, rows}, local[2] = {copy_local(cb, cols), 1};
-    struct cl_arg args[] = {CLA_VIEW(dst), CLA_U64(ld_dst), CLA_VIEW(src), CLA_U64(ld_src), CLA_U64(rows), CLA_U64(cols)};
+    struct cl_arg args[] = {CLA_VIEW(dst),   CLA_U64(ld_dst), CLA_VIEW(src),
+                            CLA_U64(ld_src), CLA_U64(rows),   CLA_U64(cols)};
     return cl_launch(cb, CLK_copy2d, 2, global, local, args, CL_NARGS(args));
 }
 
@@ -49,7 +52,7 @@ dc_status cl_axpy2d(struct dc_backend *be, dc_view dst, size_t ld_dst, float alp
                     size_t rows, size_t cols) {
     struct cl_backend *cb = cl_of(be);
     size_t global[2] = {cols, rows}, local[2] = {copy_local(cb, cols), 1};
-    struct cl_arg args[] = {CLA_VIEW(dst),    CLA_U64(ld_dst), CLA_F32(alpha), CLA_VIEW(src),
+    struct cl_arg args[] = {CLA_VIEW(dst),   CLA_U64(ld_dst), CLA_F32(alpha), CLA_VIEW(src),
                             CLA_U64(ld_src), CLA_U64(rows),   CLA_U64(cols)};
     return cl_launch(cb, CLK_axpy2d, 2, global, local, args, CL_NARGS(args));
 }
@@ -59,8 +62,8 @@ dc_status cl_axpy2d(struct dc_backend *be, dc_view dst, size_t ld_dst, float alp
 dc_status cl_decouple_fwd(struct dc_backend *be, dc_view loss, dc_view s, dc_view c, size_t B, size_t L) {
     struct cl_backend *cb = cl_of(be);
     size_t g = loss_group(cb, CLK_decouple_fwd, L);
-    struct cl_arg args[] = {CLA_VIEW(loss), CLA_VIEW(s), CLA_VIEW(c), CLA_U64(B), CLA_U64(L),
-                            CLA_LOCAL(g * sizeof(cl_float4))};
+    struct cl_arg args[] = {CLA_VIEW(loss), CLA_VIEW(s), CLA_VIEW(c),
+                            CLA_U64(B),     CLA_U64(L),  CLA_LOCAL(g * sizeof(cl_float4))};
     return launch_groups(cb, CLK_decouple_fwd, 1, g, args, CL_NARGS(args));
 }
 
@@ -68,9 +71,8 @@ dc_status cl_decouple_bwd(struct dc_backend *be, dc_view ds, dc_view dc, dc_view
                           float dloss) {
     struct cl_backend *cb = cl_of(be);
     size_t g = loss_group(cb, CLK_decouple_bwd, L);
-    struct cl_arg args[] = {CLA_VIEW(ds), CLA_VIEW(dc),    CLA_VIEW(s),
-                            CLA_VIEW(c),  CLA_U64(B),      CLA_U64(L),
-                            CLA_F32(dloss), CLA_LOCAL(g * sizeof(cl_float4))};
+    struct cl_arg args[] = {CLA_VIEW(ds), CLA_VIEW(dc), CLA_VIEW(s),    CLA_VIEW(c),
+                            CLA_U64(B),   CLA_U64(L),   CLA_F32(dloss), CLA_LOCAL(g * sizeof(cl_float4))};
     return launch_groups(cb, CLK_decouple_bwd, B, g, args, CL_NARGS(args));
 }
 
@@ -80,8 +82,14 @@ dc_status cl_homo_stats_fwd(struct dc_backend *be, dc_view loss, dc_view zl, dc_
                             size_t p) {
     struct cl_backend *cb = cl_of(be);
     size_t g = loss_group(cb, CLK_homo_stats_fwd, p * (p + 1) / 2);
-    struct cl_arg args[] = {CLA_VIEW(loss), CLA_VIEW(zl), CLA_VIEW(za), CLA_VIEW(zv), CLA_U64(B), CLA_U64(p),
-                            CLA_LOCAL(3 * p * sizeof(cl_float)), CLA_LOCAL(3 * p * sizeof(cl_float)),
+    struct cl_arg args[] = {CLA_VIEW(loss),
+                            CLA_VIEW(zl),
+                            CLA_VIEW(za),
+                            CLA_VIEW(zv),
+                            CLA_U64(B),
+                            CLA_U64(p),
+                            CLA_LOCAL(3 * p * sizeof(cl_float)),
+                            CLA_LOCAL(3 * p * sizeof(cl_float)),
                             CLA_LOCAL(g * sizeof(cl_float4))};
     return launch_groups(cb, CLK_homo_stats_fwd, 1, g, args, CL_NARGS(args));
 }
@@ -90,8 +98,10 @@ dc_status cl_homo_stats_bwd(struct dc_backend *be, dc_view dzl, dc_view dza, dc_
                             dc_view zv, size_t B, size_t p, float dloss) {
     struct cl_backend *cb = cl_of(be);
     size_t g = loss_group(cb, CLK_homo_stats_bwd, max2(p, 3 * B));
-    struct cl_arg args[] = {CLA_VIEW(dzl), CLA_VIEW(dza), CLA_VIEW(dzv),  CLA_VIEW(zl),
-                            CLA_VIEW(za),  CLA_VIEW(zv),  CLA_U64(B),     CLA_U64(p),
+    struct cl_arg args[] = {CLA_VIEW(dzl),  CLA_VIEW(dza),
+                            CLA_VIEW(dzv),  CLA_VIEW(zl),
+                            CLA_VIEW(za),   CLA_VIEW(zv),
+                            CLA_U64(B),     CLA_U64(p),
                             CLA_F32(dloss), CLA_LOCAL((6 * p + 3 * B + 15) * sizeof(cl_float))};
     return launch_groups(cb, CLK_homo_stats_bwd, p, g, args, CL_NARGS(args));
 }
@@ -101,9 +111,8 @@ dc_status cl_homo_mmd_fwd(struct dc_backend *be, dc_view loss, dc_view zl, dc_vi
     struct cl_backend *cb = cl_of(be);
     size_t g = loss_group(cb, CLK_homo_mmd_fwd, 6 * B * B);
     float gamma = (float)(1.0 / (2.0 * (double)bandwidth));
-    struct cl_arg args[] = {CLA_VIEW(loss), CLA_VIEW(zl),   CLA_VIEW(za),
-                            CLA_VIEW(zv),   CLA_U64(B),     CLA_U64(p),
-                            CLA_F32(gamma), CLA_LOCAL(g * sizeof(cl_float4))};
+    struct cl_arg args[] = {CLA_VIEW(loss), CLA_VIEW(zl), CLA_VIEW(za),   CLA_VIEW(zv),
+                            CLA_U64(B),     CLA_U64(p),   CLA_F32(gamma), CLA_LOCAL(g * sizeof(cl_float4))};
     return launch_groups(cb, CLK_homo_mmd_fwd, 1, g, args, CL_NARGS(args));
 }
 
@@ -112,8 +121,16 @@ dc_status cl_homo_mmd_bwd(struct dc_backend *be, dc_view dzl, dc_view dza, dc_vi
     struct cl_backend *cb = cl_of(be);
     size_t g = loss_group(cb, CLK_homo_mmd_bwd, max2(p, 3 * B));
     float gamma = (float)(1.0 / (2.0 * (double)bandwidth));
-    struct cl_arg args[] = {CLA_VIEW(dzl), CLA_VIEW(dza), CLA_VIEW(dzv),  CLA_VIEW(zl),   CLA_VIEW(za),
-                            CLA_VIEW(zv),  CLA_U64(B),    CLA_U64(p),     CLA_F32(gamma), CLA_F32(dloss),
+    struct cl_arg args[] = {CLA_VIEW(dzl),
+                            CLA_VIEW(dza),
+                            CLA_VIEW(dzv),
+                            CLA_VIEW(zl),
+                            CLA_VIEW(za),
+                            CLA_VIEW(zv),
+                            CLA_U64(B),
+                            CLA_U64(p),
+                            CLA_F32(gamma),
+                            CLA_F32(dloss),
                             CLA_LOCAL(3 * B * sizeof(cl_float))};
     return launch_groups(cb, CLK_homo_mmd_bwd, 3 * B, g, args, CL_NARGS(args));
 }
@@ -125,24 +142,37 @@ dc_status cl_task_loss_fwd(struct dc_backend *be, dc_view loss, dc_view out, dc_
     struct cl_backend *cb = cl_of(be);
     size_t g = loss_group(cb, CLK_task_loss_fwd, B);
     dc_view w = class_w.mem ? class_w : labels; /* any valid buffer when unweighted */
-    struct cl_arg args[] = {CLA_VIEW(loss),          CLA_VIEW(out),     CLA_VIEW(labels),
-                            CLA_VIEW(w),             CLA_U32(class_w.mem != NULL),
-                            CLA_U64(B),              CLA_U64(O),        CLA_U32(t->kind),
-                            CLA_F32(t->beta),        CLA_F32(t->binary_weight),
+    struct cl_arg args[] = {CLA_VIEW(loss),
+                            CLA_VIEW(out),
+                            CLA_VIEW(labels),
+                            CLA_VIEW(w),
+                            CLA_U32(class_w.mem != NULL),
+                            CLA_U64(B),
+                            CLA_U64(O),
+                            CLA_U32(t->kind),
+                            CLA_F32(t->beta),
+                            CLA_F32(t->binary_weight),
                             CLA_LOCAL(g * sizeof(cl_float4))};
     return launch_groups(cb, CLK_task_loss_fwd, 1, g, args, CL_NARGS(args));
 }
 
-dc_status cl_task_loss_bwd(struct dc_backend *be, dc_view dout, dc_view out, dc_view labels, dc_view class_w,
-                           size_t B, size_t O, const struct dc_task_loss *t, float dloss) {
+dc_status cl_task_loss_bwd(struct dc_backend *be, dc_view dout, dc_view out, dc_view labels, dc_view class_w, size_t B,
+                           size_t O, const struct dc_task_loss *t, float dloss) {
     struct cl_backend *cb = cl_of(be);
     size_t g = loss_group(cb, CLK_task_loss_bwd, B);
     dc_view w = class_w.mem ? class_w : labels;
-    struct cl_arg args[] = {CLA_VIEW(dout),          CLA_VIEW(out),     CLA_VIEW(labels),
-                            CLA_VIEW(w),             CLA_U32(class_w.mem != NULL),
-                            CLA_U64(B),              CLA_U64(O),        CLA_U32(t->kind),
-                            CLA_F32(t->beta),        CLA_F32(t->binary_weight),
-                            CLA_F32(dloss),          CLA_LOCAL(g * sizeof(cl_float4))};
+    struct cl_arg args[] = {CLA_VIEW(dout),
+                            CLA_VIEW(out),
+                            CLA_VIEW(labels),
+                            CLA_VIEW(w),
+                            CLA_U32(class_w.mem != NULL),
+                            CLA_U64(B),
+                            CLA_U64(O),
+                            CLA_U32(t->kind),
+                            CLA_F32(t->beta),
+                            CLA_F32(t->binary_weight),
+                            CLA_F32(dloss),
+                            CLA_LOCAL(g * sizeof(cl_float4))};
     return launch_groups(cb, CLK_task_loss_bwd, 1, g, args, CL_NARGS(args));
 }
 

@@ -24,8 +24,8 @@ dc_status ref_loss_decouple_fwd(struct dc_backend *be, dc_view loss, dc_view s, 
     return write_loss(be, loss, rc, v, "decouple_fwd");
 }
 
-dc_status ref_loss_decouple_bwd(struct dc_backend *be, dc_view ds, dc_view dc, dc_view s, dc_view c, size_t B,
-                                size_t L, float dloss) {
+dc_status ref_loss_decouple_bwd(struct dc_backend *be, dc_view ds, dc_view dc, dc_view s, dc_view c, size_t B, size_t L,
+                                float dloss) {
     return oracle_status(be, ref_decouple_bwd(ref_ptr(ds), ref_ptr(dc), dloss, ref_ptr(s), ref_ptr(c), B, L),
                          "decouple_bwd");
 }
@@ -37,8 +37,8 @@ dc_status ref_loss_homo_stats_fwd(struct dc_backend *be, dc_view loss, dc_view z
     return write_loss(be, loss, rc, v, "homo_stats_fwd");
 }
 
-dc_status ref_loss_homo_stats_bwd(struct dc_backend *be, dc_view dzl, dc_view dza, dc_view dzv, dc_view zl,
-                                  dc_view za, dc_view zv, size_t B, size_t p, float dloss) {
+dc_status ref_loss_homo_stats_bwd(struct dc_backend *be, dc_view dzl, dc_view dza, dc_view dzv, dc_view zl, dc_view za,
+                                  dc_view zv, size_t B, size_t p, float dloss) {
     dc_status rc = ref_homo_stats_bwd(ref_ptr(dzl), ref_ptr(dza), ref_ptr(dzv), dloss, ref_ptr(zl), ref_ptr(za),
                                       ref_ptr(zv), B, p);
     return oracle_status(be, rc, "homo_stats_bwd");
@@ -65,21 +65,18 @@ static enum dc_ref_task_loss oracle_kind(enum dc_task_loss_kind k) {
 dc_status ref_loss_task_fwd(struct dc_backend *be, dc_view loss, dc_view out, dc_view labels, dc_view class_w, size_t B,
                             size_t O, const struct dc_task_loss *t) {
     double v = 0.0;
-    dc_status rc =
-        t->kind == DC_TASK_CE
-            ? ref_task_ce_fwd(&v, ref_ptr(out), ref_ptr(labels), ref_ptr(class_w), B, O)
-            : ref_task_regression_fwd(&v, ref_ptr(out), ref_ptr(labels), B, oracle_kind(t->kind), t->beta,
-                                      t->binary_weight);
+    dc_status rc = t->kind == DC_TASK_CE ? ref_task_ce_fwd(&v, ref_ptr(out), ref_ptr(labels), ref_ptr(class_w), B, O)
+                                         : ref_task_regression_fwd(&v, ref_ptr(out), ref_ptr(labels), B,
+                                                                   oracle_kind(t->kind), t->beta, t->binary_weight);
     return write_loss(be, loss, rc, v, "task_loss_fwd");
 }
 
-dc_status ref_loss_task_bwd(struct dc_backend *be, dc_view dout, dc_view out, dc_view labels, dc_view class_w,
-                            size_t B, size_t O, const struct dc_task_loss *t, float dloss) {
-    dc_status rc =
-        t->kind == DC_TASK_CE
-            ? ref_task_ce_bwd(ref_ptr(dout), dloss, ref_ptr(out), ref_ptr(labels), ref_ptr(class_w), B, O)
-            : ref_task_regression_bwd(ref_ptr(dout), dloss, ref_ptr(out), ref_ptr(labels), B, oracle_kind(t->kind),
-                                      t->beta, t->binary_weight);
+dc_status ref_loss_task_bwd(struct dc_backend *be, dc_view dout, dc_view out, dc_view labels, dc_view class_w, size_t B,
+                            size_t O, const struct dc_task_loss *t, float dloss) {
+    dc_status rc = t->kind == DC_TASK_CE
+                       ? ref_task_ce_bwd(ref_ptr(dout), dloss, ref_ptr(out), ref_ptr(labels), ref_ptr(class_w), B, O)
+                       : ref_task_regression_bwd(ref_ptr(dout), dloss, ref_ptr(out), ref_ptr(labels), B,
+                                                 oracle_kind(t->kind), t->beta, t->binary_weight);
     return oracle_status(be, rc, "task_loss_bwd");
 }
 

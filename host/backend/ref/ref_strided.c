@@ -6,7 +6,8 @@
 dc_status ref_copy2d(struct dc_backend *be, dc_view dst, size_t ld_dst, dc_view src, size_t ld_src, size_t rows,
                      size_t cols) {
     (void)be;
-    for (size_t r = 0; r < rows; ++r) memcpy(ref_ptr(dst) + r * ld_dst, ref_ptr(src) + r * ld_src, cols * sizeof(float));
+    for (size_t r = 0; r < rows; ++r)
+        memcpy(ref_ptr(dst) + r * ld_dst, ref_ptr(src) + r * ld_src, cols * sizeof(float));
     return DC_OK;
 }
 
