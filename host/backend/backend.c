@@ -326,3 +326,141 @@ dc_status dc_adam(struct dc_backend *be, dc_view param, dc_view m, dc_view v, dc
     DC_ASSERT(a->step >= 1);
     DISPATCH(adam, param, m, v, grad, norm, active, n, a);
 }
+
+/* ---- strided copies and the small loss terms ---- */
+
+dc_status dc_copy2d(struct dc_backend *be, dc_view dst, size_t ld_dst, dc_view src, size_t ld_src, size_t rows,
+                    size_t cols) {
+    DC_ASSERT(ld_dst >= cols && ld_src >= cols);
+    if (!rows || !cols) return DC_OK;
+    NEED(dst, matrix_extent(rows, cols, ld_dst));
+    NEED(src, matrix_extent(rows, cols, ld_src));
+    DISPATCH(copy2d, dst, ld_dst, src, ld_src, rows, cols);
+}
+dc_status dc_axpy2d(struct dc_backend *be, dc_view dst, size_t ld_dst, float alpha, dc_view src, size_t ld_src,
+                    size_t rows, size_t cols) {
+    DC_ASSERT(ld_dst >= cols && ld_src >= cols);
+    if (!rows || !cols) return DC_OK;
+    NEED(dst, matrix_extent(rows, cols, ld_dst));
+    NEED(src, matrix_extent(rows, cols, ld_src));
+    DISPATCH(axpy2d, dst, ld_dst, alpha, src, ld_src, rows, cols);
+}
+
+dc_status dc_decouple_fwd(struct dc_backend *be, dc_view loss, dc_view s, dc_view c, size_t B, size_t L) {
+    DC_ASSERT(B > 0 && L > 0);
+    NEED(loss, 1);
+    NEED(s, B * L);
+    NEED(c, B * L);
+    DISPATCH(decouple_fwd, loss, s, c, B, L);
+}
+dc_status dc_decouple_bwd(struct dc_backend *be, dc_view ds, dc_view dc, dc_view s, dc_view c, size_t B, size_t L,
+                          float dloss) {
+    DC_ASSERT(B > 0 && L > 0);
+    NEED(ds, B * L);
+    NEED(dc, B * L);
+    NEED(s, B * L);
+    NEED(c, B * L);
+    DISPATCH(decouple_bwd, ds, dc, s, c, B, L, dloss);
+}
+
+#define NEED_Z3(a, b, c, count) \
+    do {                        \
+        NEED(a, count);         \
+        NEED(b, count);         \
+        NEED(c, count);         \
+    } while (0)
+
+dc_status dc_homo_stats_fwd(struct dc_backend *be, dc_view loss, dc_view zl, dc_view za, dc_view zv, size_t B,
+                            size_t p) {
+    DC_ASSERT(B > 0 && p > 0);
+    NEED(loss, 1);
+    NEED_Z3(zl, za, zv, B * p);
+    DISPATCH(homo_stats_fwd, loss, zl, za, zv, B, p);
+}
+dc_status dc_homo_stats_bwd(struct dc_backend *be, dc_view dzl, dc_view dza, dc_view dzv, dc_view zl, dc_view za,
+                            dc_view zv, size_t B, size_t p, float dloss) {
+    DC_ASSERT(B > 0 && p > 0);
+    NEED_Z3(dzl, dza, dzv, B * p);
+    NEED_Z3(zl, za, zv, B * p);
+    DISPATCH(homo_stats_bwd, dzl, dza, dzv, zl, za, zv, B, p, dloss);
+}
+
+static dc_status check_bandwidth(struct dc_backend *be, float bandwidth) {
+    if (isfinite(bandwidth) && bandwidth > 0.0f) return DC_OK;
+    return dc_set_error(be->err, DC_ERR_ARG, "MMD bandwidth must be finite and > 0 (got %g)", (double)bandwidth);
+}
+dc_status dc_homo_mmd_fwd(struct dc_backend *be, dc_view loss, dc_view zl, dc_view za, dc_view zv, size_t B, size_t p,
+                          float bandwidth) {
+    DC_ASSERT(B > 0 && p > 0);
+    NEED(loss, 1);
+    NEED_Z3(zl, za, zv, B * p);
+    if (check_bandwidth(be, bandwidth) != DC_OK) return DC_ERR_ARG;
+    DISPATCH(homo_mmd_fwd, loss, zl, za, zv, B, p, bandwidth);
+}
+dc_status dc_homo_mmd_bwd(struct dc_backend *be, dc_view dzl, dc_view dza, dc_view dzv, dc_view zl, dc_view za,
+                          dc_view zv, size_t B, size_t p, float bandwidth, float dloss) {
+    DC_ASSERT(B > 0 && p > 0);
+    NEED_Z3(dzl, dza, dzv, B * p);
+    NEED_Z3(zl, za, zv, B * p);
+    if (check_bandwidth(be, bandwidth) != DC_OK) return DC_ERR_ARG;
+    DISPATCH(homo_mmd_bwd, dzl, dza, dzv, zl, za, zv, B, p, bandwidth, dloss);
+}
+
+/* Options of a task loss; the sizes are asserted by the callers. */
+static dc_status check_task_loss(struct dc_backend *be, dc_view class_w, size_t O, const struct dc_task_loss *t) {
+    switch (t->kind) {
+    case DC_TASK_MSE:
+    case DC_TASK_L1:
+    case DC_TASK_SMOOTH_L1:
+        if (O != 1) return dc_set_error(be->err, DC_ERR_ARG, "a regression task loss needs O == 1 (got %zu)", O);
+        if (t->kind == DC_TASK_SMOOTH_L1 && !(isfinite(t->beta) && t->beta >= 0.0f))
+            return dc_set_error(be->err, DC_ERR_ARG, "smooth L1 beta must be finite and >= 0 (got %g)", (double)t->beta);
+        return DC_OK;
+    case DC_TASK_CE:
+        if (class_w.mem) NEED(class_w, O);
+        return DC_OK;
+    }
+    return dc_set_error(be->err, DC_ERR_ARG, "unknown task loss kind %d", (int)t->kind);
+}
+dc_status dc_task_loss_fwd(struct dc_backend *be, dc_view loss, dc_view out, dc_view labels, dc_view class_w, size_t B,
+                           size_t O, const struct dc_task_loss *t) {
+    DC_ASSERT(B > 0 && O > 0);
+    NEED(loss, 1);
+    NEED(out, B * O);
+    NEED(labels, B);
+    if (check_task_loss(be, class_w, O, t) != DC_OK) return DC_ERR_ARG;
+    DISPATCH(task_loss_fwd, loss, out, labels, class_w, B, O, t);
+}
+dc_status dc_task_loss_bwd(struct dc_backend *be, dc_view dout, dc_view out, dc_view labels, dc_view class_w, size_t B,
+                           size_t O, const struct dc_task_loss *t, float dloss) {
+    DC_ASSERT(B > 0 && O > 0);
+    NEED(dout, B * O);
+    NEED(out, B * O);
+    NEED(labels, B);
+    if (check_task_loss(be, class_w, O, t) != DC_OK) return DC_ERR_ARG;
+    DISPATCH(task_loss_bwd, dout, out, labels, class_w, B, O, t, dloss);
+}
+
+static dc_status check_temperature(struct dc_backend *be, float temperature) {
+    if (isfinite(temperature) && temperature > 0.0f) return DC_OK;
+    return dc_set_error(be->err, DC_ERR_ARG, "contrastive temperature must be finite and > 0 (got %g)",
+                        (double)temperature);
+}
+dc_status dc_supcon_fwd(struct dc_backend *be, dc_view loss, dc_view f, dc_view labels, size_t B, size_t q,
+                        bool classification, float temperature) {
+    DC_ASSERT(B > 0 && q > 0);
+    NEED(loss, 1);
+    NEED(f, B * q);
+    NEED(labels, B);
+    if (check_temperature(be, temperature) != DC_OK) return DC_ERR_ARG;
+    DISPATCH(supcon_fwd, loss, f, labels, B, q, classification, temperature);
+}
+dc_status dc_supcon_bwd(struct dc_backend *be, dc_view df, dc_view f, dc_view labels, size_t B, size_t q,
+                        bool classification, float temperature, float dloss) {
+    DC_ASSERT(B > 0 && q > 0);
+    NEED(df, B * q);
+    NEED(f, B * q);
+    NEED(labels, B);
+    if (check_temperature(be, temperature) != DC_OK) return DC_ERR_ARG;
+    DISPATCH(supcon_bwd, df, f, labels, B, q, classification, temperature, dloss);
+}

@@ -64,6 +64,7 @@ size_t dc_op_cases(struct dc_op_case **out, bool bench) {
     dc_cases_gemm(&l, bench);
     dc_cases_elementwise(&l, bench);
     dc_cases_nn(&l, bench);
+    dc_cases_loss(&l, bench);
     *out = l.v;
     return l.n;
 }
@@ -88,9 +89,11 @@ float *dc_case_host_data(const struct dc_op_case *c, uint64_t seed, size_t *tota
         const struct dc_tensor_desc *t = &c->t[i];
         for (size_t j = 0; j < t->n; ++j) {
             float u = (float)((double)(splitmix64(&s) >> 40) / (double)(1u << 24));
-            h[pos++] = t->fill == DC_FILL_UNIFORM  ? t->lo + (t->hi - t->lo) * u
+            h[pos++] = j < t->zero_head               ? 0.0f
+                       : t->fill == DC_FILL_UNIFORM  ? t->lo + (t->hi - t->lo) * u
                        : t->fill == DC_FILL_CONST  ? t->lo
                        : t->fill == DC_FILL_BINARY ? (u < 0.5f ? 0.0f : 1.0f)
+                       : t->fill == DC_FILL_CYCLE  ? t->lo + (float)(j % (size_t)(t->hi - t->lo + 1.0f))
                                                    : NAN;
         }
         for (size_t g = 0; g < DC_CASE_GUARD; ++g) h[pos++] = dc_guard_value();

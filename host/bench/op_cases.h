@@ -19,6 +19,7 @@ enum dc_fill_kind {
     DC_FILL_CONST,    /* every element = lo */
     DC_FILL_NAN,      /* NaN: the op must overwrite it without reading (e.g. gemm beta 0) */
     DC_FILL_BINARY,   /* 0 or 1 at random (flags) */
+    DC_FILL_CYCLE,    /* lo, lo + 1, ..., hi, lo, ...: integer labels with every class present */
 };
 
 struct dc_tensor_desc {
@@ -27,6 +28,7 @@ struct dc_tensor_desc {
     enum dc_fill_kind fill;
     float lo, hi;
     bool written;      /* the op writes it: compared across backends */
+    size_t zero_head;  /* the first zero_head elements are 0 (a zero row: eps paths); set after dc_case_tensor */
 };
 
 struct dc_op_case;
@@ -60,6 +62,7 @@ void dc_case_tensor(struct dc_op_case *c, const char *name, size_t n, enum dc_fi
 void dc_cases_gemm(struct dc_case_list *l, bool bench);
 void dc_cases_elementwise(struct dc_case_list *l, bool bench);
 void dc_cases_nn(struct dc_case_list *l, bool bench);
+void dc_cases_loss(struct dc_case_list *l, bool bench);
 
 /* Case instances on a backend: one allocation holding every tensor with guards. */
 struct dc_case_buffers {

@@ -143,4 +143,77 @@ struct dc_adam_consts dc_adam_consts_of(const struct dc_adam *a);
 dc_status dc_adam(struct dc_backend *be, dc_view param, dc_view m, dc_view v, dc_view grad, dc_view norm,
                   dc_view active, size_t n, const struct dc_adam *a);
 
+/* ---- Strided 2-D copies (assembling the transformer context and the fusion vector) ----
+ * A rows x cols block: dst row r starts at dst.off + r * ld_dst, src row r at
+ * src.off + r * ld_src (ld >= cols). dst and src must not overlap. */
+dc_status dc_copy2d(struct dc_backend *be, dc_view dst, size_t ld_dst, dc_view src, size_t ld_src, size_t rows,
+                    size_t cols);
+/* dst += alpha * src over the same block layout. */
+dc_status dc_axpy2d(struct dc_backend *be, dc_view dst, size_t ld_dst, float alpha, dc_view src, size_t ld_src,
+                    size_t rows, size_t cols);
+
+/* ---- DecAlign's small loss terms (shared/spec/decalign-model.md §2, §4, §6) ----
+ * Exact semantics, clamps and PyTorch conventions are those of the oracles in
+ * host/backend/ref/ref_homo.h, which the ref backend wraps (accumulating in double);
+ * the OpenCL kernels accumulate in float. Every forward WRITES one float to loss[0]
+ * (a 1-float view, typically a slot in a small buffer of losses the host downloads
+ * once per step); every backward ADDS dloss * d(loss)/d(input) into its gradients.
+ * B, p, L, q and O must be > 0 (asserted). Bad options (bandwidth, temperature,
+ * beta <= 0 where forbidden, an unknown kind, O != 1 for a regression kind) return
+ * DC_ERR_ARG. Bad labels are data, checked by the caller before upload: the ref
+ * backend returns DC_ERR_ARG for them, the OpenCL device cannot report an error and
+ * writes NaN instead (forward: the loss; backward: the gradient of the term). */
+
+/* loss[0] = mean_b cos(s_b, c_b)^2 over rows of length L; cosine as torch >= 1.13,
+ * x / max(|x|, 1e-8) . y / max(|y|, 1e-8), the clamp passing no gradient. s, c: (B, L). */
+dc_status dc_decouple_fwd(struct dc_backend *be, dc_view loss, dc_view s, dc_view c, size_t B, size_t L);
+/* ds, dc: (B, L) accumulated. */
+dc_status dc_decouple_bwd(struct dc_backend *be, dc_view ds, dc_view dc, dc_view s, dc_view c, size_t B, size_t L,
+                          float dloss);
+
+/* loss[0] = L_sem = (dist(l,a) + dist(l,v) + dist(a,v)) / 3, dist = mse(mean) + mse(cov,
+ * unbiased, B - 1 floored at 1) + mse(skew, variance floored at 1e-6). zl, za, zv: (B, p). */
+dc_status dc_homo_stats_fwd(struct dc_backend *be, dc_view loss, dc_view zl, dc_view za, dc_view zv, size_t B,
+                            size_t p);
+/* dzl, dza, dzv: (B, p) accumulated. */
+dc_status dc_homo_stats_bwd(struct dc_backend *be, dc_view dzl, dc_view dza, dc_view dzv, dc_view zl, dc_view za,
+                            dc_view zv, size_t B, size_t p, float dloss);
+
+/* loss[0] = L_MMD = (MMD(l,a) + MMD(l,v) + MMD(a,v)) / 3, biased Gaussian-kernel MMD with
+ * k(x, y) = exp(-|x - y|^2 / (2 bandwidth)), bandwidth > 0. zl, za, zv: (B, p). */
+dc_status dc_homo_mmd_fwd(struct dc_backend *be, dc_view loss, dc_view zl, dc_view za, dc_view zv, size_t B, size_t p,
+                          float bandwidth);
+dc_status dc_homo_mmd_bwd(struct dc_backend *be, dc_view dzl, dc_view dza, dc_view dzv, dc_view zl, dc_view za,
+                          dc_view zv, size_t B, size_t p, float bandwidth, float dloss);
+
+/* The task loss. Regression kinds (O == 1): mean over B of MSE, L1 or smooth L1 (beta
+ * >= 0; 0 is L1), plus binary_weight * BCE-with-logits(out, label > 0) over the rows
+ * whose label != 0 (no term when there are none or binary_weight <= 0). DC_TASK_CE:
+ * out is (B, O) logits, labels hold class ids as floats (truncated as .long(), in
+ * [0, O)); weighted mean sum_b w[y_b] nll_b / sum_b w[y_b], w = class_w (O) or 1
+ * when class_w is an empty view (mem NULL). An out-of-range class id gives NaN on the
+ * device (PyTorch raises); a zero total weight gives NaN as in PyTorch. */
+enum dc_task_loss_kind { DC_TASK_MSE = 0, DC_TASK_L1 = 1, DC_TASK_SMOOTH_L1 = 2, DC_TASK_CE = 3 };
+struct dc_task_loss {
+    enum dc_task_loss_kind kind;
+    float beta;          /* smooth L1 only */
+    float binary_weight; /* regression only */
+};
+dc_status dc_task_loss_fwd(struct dc_backend *be, dc_view loss, dc_view out, dc_view labels, dc_view class_w, size_t B,
+                           size_t O, const struct dc_task_loss *t);
+/* dout: (B, O) accumulated. */
+dc_status dc_task_loss_bwd(struct dc_backend *be, dc_view dout, dc_view out, dc_view labels, dc_view class_w, size_t B,
+                           size_t O, const struct dc_task_loss *t, float dloss);
+
+/* loss[0] = supervised contrastive loss on f (B, q): rows L2-normalised (eps 1e-12),
+ * logits fn_i . fn_j / temperature, row max (diagonal included) detached, denominator
+ * sum over j != i floored at 1e-8, mean over positives, mean over rows with at least
+ * one positive (0 when none has). Classes: classification (int)label (truncation);
+ * otherwise rint(clamp(label, -3, 3)) + 3. A non-finite label gives NaN on the device. */
+dc_status dc_supcon_fwd(struct dc_backend *be, dc_view loss, dc_view f, dc_view labels, size_t B, size_t q,
+                        bool classification, float temperature);
+/* df: (B, q) accumulated. */
+dc_status dc_supcon_bwd(struct dc_backend *be, dc_view df, dc_view f, dc_view labels, size_t B, size_t q,
+                        bool classification, float temperature, float dloss);
+
 #endif

@@ -142,6 +142,18 @@ static const struct dc_backend_i cl_impl = {
     .sum = cl_sum,
     .norm2 = cl_norm2,
     .adam = cl_adam,
+    .copy2d = cl_copy2d,
+    .axpy2d = cl_axpy2d,
+    .decouple_fwd = cl_decouple_fwd,
+    .decouple_bwd = cl_decouple_bwd,
+    .homo_stats_fwd = cl_homo_stats_fwd,
+    .homo_stats_bwd = cl_homo_stats_bwd,
+    .homo_mmd_fwd = cl_homo_mmd_fwd,
+    .homo_mmd_bwd = cl_homo_mmd_bwd,
+    .task_loss_fwd = cl_task_loss_fwd,
+    .task_loss_bwd = cl_task_loss_bwd,
+    .supcon_fwd = cl_supcon_fwd,
+    .supcon_bwd = cl_supcon_bwd,
 };
 
 /* An op is usable when every kernel it needs was found (GEMM: or CLBlast works). */

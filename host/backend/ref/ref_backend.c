@@ -88,6 +88,18 @@ static const struct dc_backend_i ref_impl = {
     .sum = ref_sum,
     .norm2 = ref_norm2,
     .adam = ref_adam,
+    .copy2d = ref_copy2d,
+    .axpy2d = ref_axpy2d,
+    .decouple_fwd = ref_loss_decouple_fwd,
+    .decouple_bwd = ref_loss_decouple_bwd,
+    .homo_stats_fwd = ref_loss_homo_stats_fwd,
+    .homo_stats_bwd = ref_loss_homo_stats_bwd,
+    .homo_mmd_fwd = ref_loss_homo_mmd_fwd,
+    .homo_mmd_bwd = ref_loss_homo_mmd_bwd,
+    .task_loss_fwd = ref_loss_task_fwd,
+    .task_loss_bwd = ref_loss_task_bwd,
+    .supcon_fwd = ref_loss_supcon_fwd,
+    .supcon_bwd = ref_loss_supcon_bwd,
 };
 
 dc_status dc_ref_open(struct dc_backend **out, struct dc_error *err) {

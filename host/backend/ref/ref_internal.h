@@ -44,4 +44,29 @@ dc_status ref_norm2(struct dc_backend *be, dc_view out, dc_view in, size_t n);
 dc_status ref_adam(struct dc_backend *be, dc_view param, dc_view m, dc_view v, dc_view grad, dc_view norm,
                    dc_view active, size_t n, const struct dc_adam *a);
 
+/* strided copies (ref_strided.c) and the loss ops (ref_loss.c, wrapping ref_homo.c) */
+dc_status ref_copy2d(struct dc_backend *be, dc_view dst, size_t ld_dst, dc_view src, size_t ld_src, size_t rows,
+                     size_t cols);
+dc_status ref_axpy2d(struct dc_backend *be, dc_view dst, size_t ld_dst, float alpha, dc_view src, size_t ld_src,
+                     size_t rows, size_t cols);
+dc_status ref_loss_decouple_fwd(struct dc_backend *be, dc_view loss, dc_view s, dc_view c, size_t B, size_t L);
+dc_status ref_loss_decouple_bwd(struct dc_backend *be, dc_view ds, dc_view dc, dc_view s, dc_view c, size_t B,
+                                size_t L, float dloss);
+dc_status ref_loss_homo_stats_fwd(struct dc_backend *be, dc_view loss, dc_view zl, dc_view za, dc_view zv, size_t B,
+                                  size_t p);
+dc_status ref_loss_homo_stats_bwd(struct dc_backend *be, dc_view dzl, dc_view dza, dc_view dzv, dc_view zl,
+                                  dc_view za, dc_view zv, size_t B, size_t p, float dloss);
+dc_status ref_loss_homo_mmd_fwd(struct dc_backend *be, dc_view loss, dc_view zl, dc_view za, dc_view zv, size_t B,
+                                size_t p, float bandwidth);
+dc_status ref_loss_homo_mmd_bwd(struct dc_backend *be, dc_view dzl, dc_view dza, dc_view dzv, dc_view zl, dc_view za,
+                                dc_view zv, size_t B, size_t p, float bandwidth, float dloss);
+dc_status ref_loss_task_fwd(struct dc_backend *be, dc_view loss, dc_view out, dc_view labels, dc_view class_w, size_t B,
+                            size_t O, const struct dc_task_loss *t);
+dc_status ref_loss_task_bwd(struct dc_backend *be, dc_view dout, dc_view out, dc_view labels, dc_view class_w,
+                            size_t B, size_t O, const struct dc_task_loss *t, float dloss);
+dc_status ref_loss_supcon_fwd(struct dc_backend *be, dc_view loss, dc_view f, dc_view labels, size_t B, size_t q,
+                              bool classification, float temperature);
+dc_status ref_loss_supcon_bwd(struct dc_backend *be, dc_view df, dc_view f, dc_view labels, size_t B, size_t q,
+                              bool classification, float temperature, float dloss);
+
 #endif
