@@ -27,6 +27,7 @@ struct dc_tensor_desc {
     enum dc_fill_kind fill;
     float lo, hi;
     bool written;      /* the op writes it: compared across backends */
+    bool scratch;      /* written, but backend-private contents (a tape): not compared */
 };
 
 struct dc_op_case;
@@ -60,6 +61,7 @@ void dc_case_tensor(struct dc_op_case *c, const char *name, size_t n, enum dc_fi
 void dc_cases_gemm(struct dc_case_list *l, bool bench);
 void dc_cases_elementwise(struct dc_case_list *l, bool bench);
 void dc_cases_nn(struct dc_case_list *l, bool bench);
+void dc_cases_hete(struct dc_case_list *l, bool bench);
 
 /* Case instances on a backend: one allocation holding every tensor with guards. */
 struct dc_case_buffers {

@@ -142,6 +142,12 @@ static const struct dc_backend_i cl_impl = {
     .sum = cl_sum,
     .norm2 = cl_norm2,
     .adam = cl_adam,
+    .gmm_fwd = cl_gmm_fwd,
+    .gmm_bwd = cl_gmm_bwd,
+    .sinkhorn_fwd = cl_sinkhorn_fwd,
+    .sinkhorn_bwd = cl_sinkhorn_bwd,
+    .local_proto_fwd = cl_local_proto_fwd,
+    .local_proto_bwd = cl_local_proto_bwd,
 };
 
 /* An op is usable when every kernel it needs was found (GEMM: or CLBlast works). */
