@@ -111,6 +111,17 @@ inline void gmm_mstep(struct gmm_tape *g, ulong r, __global const float *x, ulon
             s2 += gk * xv * xv;
         }
         hreal m = s1 / nk, vr = s2 / nk - m * m;
+#if !HETE_FP64
+        /* In float, S2/N - m^2 cancels badly for tight clusters: use the same quantity as
+         * sum gamma (x - m)^2 / N + m^2 (1 - S0/N), which is exact in exact arithmetic. */
+        hreal s0 = 0, c2 = 0;
+        for (ulong n = 0; n < B; ++n) {
+            hreal gk = gam[n * K + k], t = (hreal)x[n * d + j] - m;
+            s0 += gk;
+            c2 += gk * t * t;
+        }
+        vr = c2 / nk + m * m * (HR(1.0) - s0 / nk);
+#endif
         mu1[i] = m;
         vraw1[i] = vr;
         var1[i] = fmax(vr, var_floor);

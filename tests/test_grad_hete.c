@@ -2,7 +2,10 @@
  * sinkhorn_bwd, local_proto_bwd and the dc_hete_bwd composite), in the situations the
  * oracle's own tests cover: B < K (cyclic init), K = 1, no EM rounds, no Sinkhorn
  * iterations, a variance floor that clamps, soft responsibilities (asserted soft, so the
- * E-step softmax is differentiated for real), both reductions, mahalanobis on and off.
+ * E-step softmax is differentiated for real), both reductions, mahalanobis on and off,
+ * a small ot_reg. (The Gibbs kernel's 1e-30 floor leaves gradients too small for float
+ * finite differences here; test_align_hete checks it on the oracle, test_ops_parity's
+ * kernel-floor case checks the OpenCL kernels against it.)
  *
  * For outputs out_k and fixed random weights r_k, L = sum_k r_k . out_k (in double), so
  * the backward is fed the r_k as upstream gradients and compared with central
@@ -354,6 +357,29 @@ START_TEST(hete_matches_oracle) {
 }
 END_TEST
 
+/* The composite is 4 ops forward and 4 backward (one launch each on OpenCL) and moves
+ * no data between host and device: the lead keeps the features on the device. */
+START_TEST(hete_op_count) {
+    const struct fd_case *c = &cases[0];
+    struct problem p;
+    rng_state = 7;
+    problem_open(&p, c->name, HETE, c->B, c->d, opts_of(c), c->xr);
+    struct dc_backend_stats s0, s1, s2;
+    dc_backend_stats_get(p.be, &s0);
+    forward(&p);
+    dc_backend_stats_get(p.be, &s1);
+    const size_t bd = c->B * c->d;
+    OK(&p, dc_hete_bwd(p.be, part(p.grad[0], 0, bd), part(p.grad[0], 1, bd), part(p.grad[0], 2, bd), p.tape,
+                       part(p.in[0], 0, bd), part(p.in[0], 1, bd), part(p.in[0], 2, bd), c->B, c->d, &p.o, 1.0f));
+    dc_backend_stats_get(p.be, &s2);
+    ck_assert_uint_eq(s1.ops - s0.ops, 4);
+    ck_assert_uint_eq(s2.ops - s1.ops, 4);
+    ck_assert_uint_eq(s2.reads - s0.reads, 0);
+    ck_assert_uint_eq(s2.writes - s0.writes, 0);
+    problem_close(&p);
+}
+END_TEST
+
 int main(void) {
     const char *v = getenv("DECOCL_GRAD_VERBOSE");
     verbose = v && *v && strcmp(v, "0") != 0;
@@ -365,6 +391,7 @@ int main(void) {
     tcase_add_loop_test(tc, local_proto_fd, 0, (int)NCASES);
     tcase_add_loop_test(tc, hete_fd, 0, (int)NCASES);
     tcase_add_loop_test(tc, hete_matches_oracle, 0, (int)NCASES);
+    tcase_add_test(tc, hete_op_count);
     suite_add_tcase(s, tc);
     return test_run_suite(s, 0);
 }
