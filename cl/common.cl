@@ -22,3 +22,30 @@ inline uint4 philox4x32_10(uint4 c, uint2 k) {
 inline uint4 dropout_words(ulong seed, uint site, ulong step, ulong q) {
     return philox4x32_10((uint4)((uint)q, site, (uint)step, (uint)(step >> 32)), (uint2)((uint)seed, (uint)(seed >> 32)));
 }
+
+/* The heterogeneity-loss kernels (hete_*.cl) compute in hreal: double where the device
+ * has cl_khr_fp64, so they follow the double oracle (ref_align.c) to rounding, else
+ * float. Their tapes hold hreal. HR(1e-8) spells a literal of that type. */
+#if defined(cl_khr_fp64) && !defined(DC_HETE_FP32)
+#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+typedef double hreal;
+#define HETE_FP64 1
+#define HR(c) c
+#else
+typedef float hreal;
+#define HETE_FP64 0
+#define HR(c) c##f
+#endif
+
+/* Sum of v over the work-group (local size a power of two); every work-item gets it. */
+inline hreal hete_group_sum(hreal v, __local hreal *scratch) {
+    uint lid = get_local_id(0), n = get_local_size(0);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    scratch[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint s = n / 2; s > 0; s >>= 1) {
+        if (lid < s) scratch[lid] += scratch[lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    return scratch[0];
+}

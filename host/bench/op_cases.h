@@ -29,6 +29,7 @@ struct dc_tensor_desc {
     float lo, hi;
     bool written;      /* the op writes it: compared across backends */
     size_t zero_head;  /* the first zero_head elements are 0 (a zero row: eps paths); set after dc_case_tensor */
+    bool scratch;      /* written, but backend-private contents (a tape): not compared */
 };
 
 struct dc_op_case;
@@ -63,6 +64,7 @@ void dc_cases_gemm(struct dc_case_list *l, bool bench);
 void dc_cases_elementwise(struct dc_case_list *l, bool bench);
 void dc_cases_nn(struct dc_case_list *l, bool bench);
 void dc_cases_loss(struct dc_case_list *l, bool bench);
+void dc_cases_hete(struct dc_case_list *l, bool bench);
 
 /* Case instances on a backend: one allocation holding every tensor with guards. */
 struct dc_case_buffers {

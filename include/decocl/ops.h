@@ -215,5 +215,68 @@ dc_status dc_supcon_fwd(struct dc_backend *be, dc_view loss, dc_view f, dc_view 
 /* df: (B, q) accumulated. */
 dc_status dc_supcon_bwd(struct dc_backend *be, dc_view df, dc_view f, dc_view labels, size_t B, size_t q,
                         bool classification, float temperature, float dloss);
+/* ---- DecAlign's heterogeneity loss L_hete (shared/spec/decalign-model.md section 3) ----
+ * Letters: B rows, d features (d_model), K prototypes, R EM rounds, T Sinkhorn iterations.
+ * The three modalities are l, a, v in that order; stacked tensors put them first:
+ * gamma (3, B, K), mu and var (3, K, d), nu (3, K). A tape is backend-private workspace
+ * (the forward writes it, the matching backward reads it; its contents differ between
+ * backends: ref keeps doubles there). host/backend/ref/ref_align.h is the C oracle. */
+#define DC_HETE_M 3 /* modalities */
+
+enum dc_hete_reduction {
+    DC_HETE_REDUCTION_MEAN = 0, /* hetero_cost_reduction = "mean" (default): average over d */
+    DC_HETE_REDUCTION_SUM = 1,  /* hetero_cost_reduction = "sum" */
+};
+
+struct dc_hete_opts {
+    size_t k;                         /* num_prototypes, >= 1 */
+    size_t em_iters;                  /* gmm_em_iters (reference default 5), may be 0 */
+    double var_floor;                 /* gmm_var_floor (reference default 1e-4), > 0 */
+    double lambda_ot;                 /* ot_reg: entropy weight; the kernel uses max(lambda_ot, 1e-6) */
+    size_t ot_iters;                  /* ot_num_iters, may be 0 */
+    enum dc_hete_reduction reduction; /* of the W2 costs and the local prototype term */
+    int mahalanobis;                  /* local_proto_mahalanobis: divide by max(var_j, var_floor) */
+};
+
+/* Differentiable GMM-EM of the three modalities x_l, x_a, x_v (B, d each), as
+ * dc_ref_gmm_fwd per modality: init, R rounds of E-step + M-step, final E-step. Writes
+ * gamma, mu, var, nu (stacked, see above) and the tape (dc_gmm_tape_len floats). */
+size_t dc_gmm_tape_len(size_t B, size_t d, const struct dc_hete_opts *o);
+dc_status dc_gmm_fwd(struct dc_backend *be, dc_view gamma, dc_view mu, dc_view var, dc_view nu, dc_view tape,
+                     dc_view xl, dc_view xa, dc_view xv, size_t B, size_t d, const struct dc_hete_opts *o);
+/* dx_m += dL/dx_m given the upstream dgamma, dmu, dvar, dnu (stacked), back through every
+ * EM round and the initialisation. tape: the forward's, on the same x; overwritten in part. */
+dc_status dc_gmm_bwd(struct dc_backend *be, dc_view dxl, dc_view dxa, dc_view dxv, dc_view dgamma, dc_view dmu,
+                     dc_view dvar, dc_view dnu, dc_view tape, dc_view xl, dc_view xa, dc_view xv, size_t B, size_t d,
+                     const struct dc_hete_opts *o);
+
+/* loss[0] = L_OT: W2 costs of the pairs (l,a), (l,v), (a,v) from mu, var (stacked), the
+ * joint cost C[a,b,c] = C_la[a,b] + C_lv[a,c] + C_av[b,c] and T rounds of the
+ * three-marginal Sinkhorn with marginals nu (stacked); see dc_ref_sinkhorn_fwd. */
+size_t dc_sinkhorn_tape_len(size_t d, const struct dc_hete_opts *o);
+dc_status dc_sinkhorn_fwd(struct dc_backend *be, dc_view loss, dc_view tape, dc_view mu, dc_view var, dc_view nu,
+                          size_t d, const struct dc_hete_opts *o);
+/* dmu, dvar, dnu (stacked) += dloss * dL_OT/d{mu, var, nu}, through all T iterations. */
+dc_status dc_sinkhorn_bwd(struct dc_backend *be, dc_view dmu, dc_view dvar, dc_view dnu, dc_view tape, dc_view mu,
+                          dc_view var, dc_view nu, size_t d, const struct dc_hete_opts *o, float dloss);
+
+/* loss[0] = L_proto, the local prototype term of x_l, x_a, x_v against the other
+ * modalities' prototypes (see dc_ref_local_proto_fwd); var is read with mahalanobis only. */
+dc_status dc_local_proto_fwd(struct dc_backend *be, dc_view loss, dc_view xl, dc_view xa, dc_view xv, dc_view gamma,
+                             dc_view mu, dc_view var, size_t B, size_t d, const struct dc_hete_opts *o);
+/* dx_m, dgamma, dmu, dvar += dloss * dL_proto/d{x_m, gamma, mu, var}. */
+dc_status dc_local_proto_bwd(struct dc_backend *be, dc_view dxl, dc_view dxa, dc_view dxv, dc_view dgamma, dc_view dmu,
+                             dc_view dvar, dc_view xl, dc_view xa, dc_view xv, dc_view gamma, dc_view mu, dc_view var,
+                             size_t B, size_t d, const struct dc_hete_opts *o, float dloss);
+
+/* The whole L_hete (composite of the ops above plus one add; 4 launches forward and 4
+ * backward on OpenCL). tape: dc_hete_tape_len floats, the same on every backend. */
+size_t dc_hete_tape_len(size_t B, size_t d, const struct dc_hete_opts *o);
+/* loss[0] = L_hete = L_OT + L_proto of the pooled features x_m (B, d); writes the tape. */
+dc_status dc_hete_fwd(struct dc_backend *be, dc_view loss, dc_view tape, dc_view xl, dc_view xa, dc_view xv, size_t B,
+                      size_t d, const struct dc_hete_opts *o);
+/* dx_m += dloss * dL_hete/dx_m; tape: dc_hete_fwd's on the same x. */
+dc_status dc_hete_bwd(struct dc_backend *be, dc_view dxl, dc_view dxa, dc_view dxv, dc_view tape, dc_view xl,
+                      dc_view xa, dc_view xv, size_t B, size_t d, const struct dc_hete_opts *o, float dloss);
 
 #endif

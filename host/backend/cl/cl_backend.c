@@ -154,6 +154,12 @@ static const struct dc_backend_i cl_impl = {
     .task_loss_bwd = cl_task_loss_bwd,
     .supcon_fwd = cl_supcon_fwd,
     .supcon_bwd = cl_supcon_bwd,
+    .gmm_fwd = cl_gmm_fwd,
+    .gmm_bwd = cl_gmm_bwd,
+    .sinkhorn_fwd = cl_sinkhorn_fwd,
+    .sinkhorn_bwd = cl_sinkhorn_bwd,
+    .local_proto_fwd = cl_local_proto_fwd,
+    .local_proto_bwd = cl_local_proto_bwd,
 };
 
 /* An op is usable when every kernel it needs was found (GEMM: or CLBlast works). */

@@ -150,5 +150,20 @@ dc_status cl_supcon_fwd(struct dc_backend *be, dc_view loss, dc_view f, dc_view 
                         bool classification, float temperature);
 dc_status cl_supcon_bwd(struct dc_backend *be, dc_view df, dc_view f, dc_view labels, size_t B, size_t q,
                         bool classification, float temperature, float dloss);
+/* Heterogeneity-loss ops (cl_ops_hete.c). */
+dc_status cl_gmm_fwd(struct dc_backend *be, dc_view gamma, dc_view mu, dc_view var, dc_view nu, dc_view tape,
+                     dc_view xl, dc_view xa, dc_view xv, size_t B, size_t d, const struct dc_hete_opts *o);
+dc_status cl_gmm_bwd(struct dc_backend *be, dc_view dxl, dc_view dxa, dc_view dxv, dc_view dgamma, dc_view dmu,
+                     dc_view dvar, dc_view dnu, dc_view tape, dc_view xl, dc_view xa, dc_view xv, size_t B, size_t d,
+                     const struct dc_hete_opts *o);
+dc_status cl_sinkhorn_fwd(struct dc_backend *be, dc_view loss, dc_view tape, dc_view mu, dc_view var, dc_view nu,
+                          size_t d, const struct dc_hete_opts *o);
+dc_status cl_sinkhorn_bwd(struct dc_backend *be, dc_view dmu, dc_view dvar, dc_view dnu, dc_view tape, dc_view mu,
+                          dc_view var, dc_view nu, size_t d, const struct dc_hete_opts *o, float dloss);
+dc_status cl_local_proto_fwd(struct dc_backend *be, dc_view loss, dc_view xl, dc_view xa, dc_view xv, dc_view gamma,
+                             dc_view mu, dc_view var, size_t B, size_t d, const struct dc_hete_opts *o);
+dc_status cl_local_proto_bwd(struct dc_backend *be, dc_view dxl, dc_view dxa, dc_view dxv, dc_view dgamma, dc_view dmu,
+                             dc_view dvar, dc_view xl, dc_view xa, dc_view xv, dc_view gamma, dc_view mu, dc_view var,
+                             size_t B, size_t d, const struct dc_hete_opts *o, float dloss);
 
 #endif

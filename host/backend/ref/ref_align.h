@@ -30,25 +30,10 @@
 
 #include <stddef.h>
 
+#include "decocl/ops.h"
 #include "decocl/status.h"
 
-/* Number of modalities (l = text, a = audio, v = vision, in that order). */
-#define DC_HETE_M 3
-
-enum dc_hete_reduction {
-    DC_HETE_REDUCTION_MEAN = 0, /* hetero_cost_reduction = "mean" (default): average over d */
-    DC_HETE_REDUCTION_SUM = 1,  /* hetero_cost_reduction = "sum" */
-};
-
-struct dc_hete_opts {
-    size_t k;                         /* num_prototypes, >= 1 */
-    size_t em_iters;                  /* gmm_em_iters (reference default 5), may be 0 */
-    double var_floor;                 /* gmm_var_floor (reference default 1e-4), > 0 */
-    double lambda_ot;                 /* ot_reg: entropy weight; the kernel uses max(lambda_ot, 1e-6) */
-    size_t ot_iters;                  /* ot_num_iters, may be 0 */
-    enum dc_hete_reduction reduction; /* of the W2 costs and the local prototype term */
-    int mahalanobis;                  /* local_proto_mahalanobis: divide by max(var_j, var_floor) */
-};
+/* DC_HETE_M, enum dc_hete_reduction and struct dc_hete_opts live in decocl/ops.h. */
 
 /* ---- 1. Differentiable diagonal GMM-EM of one modality ---- */
 

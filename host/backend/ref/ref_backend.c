@@ -100,6 +100,12 @@ static const struct dc_backend_i ref_impl = {
     .task_loss_bwd = ref_loss_task_bwd,
     .supcon_fwd = ref_loss_supcon_fwd,
     .supcon_bwd = ref_loss_supcon_bwd,
+    .gmm_fwd = ref_gmm_fwd,
+    .gmm_bwd = ref_gmm_bwd,
+    .sinkhorn_fwd = ref_sinkhorn_fwd,
+    .sinkhorn_bwd = ref_sinkhorn_bwd,
+    .local_proto_fwd = ref_local_proto_fwd,
+    .local_proto_bwd = ref_local_proto_bwd,
 };
 
 dc_status dc_ref_open(struct dc_backend **out, struct dc_error *err) {
