@@ -12,8 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend/ref/ref_align.h"
-#include "backend/ref/ref_homo.h"
 #include "data/npy.h"
 #include "model/transformer.h"
 
@@ -126,6 +124,9 @@ dc_status dc_decalign_batch_load(const char *path, struct dc_decalign_batch *b, 
 
 #define MAX_MEMS 160
 
+/* Loss slots of the scalars buffer. */
+enum { LS_TASK, LS_DEC_L, LS_DEC_A, LS_DEC_V, LS_HETE, LS_SEM, LS_MMD, LS_CT, LS_COUNT };
+
 struct dc_decalign {
     struct dc_backend *be;
     struct dc_model_config cfg;
@@ -144,16 +145,19 @@ struct dc_decalign {
     dc_view xin[3], xdrop, convin[3], col[3], dcol[3], P[3], s[3], c[3], ps[3], cp[3];
     dc_view z1[3], r[3], rd[3], z[3], ctx[3], tfo[3], h[3], fin, find, out;
     /* device gradients */
-    dc_view dP[3], ds[3], dcv[3], dtfo[3], dctx[3], dh[3], dcp[3], dz[3], drd[3], dr[3], dz1[3], dpool, dfin, dfind,
+    dc_view dP[3], ds[3], dcv[3], dtfo[3], dctx[3], dh[3], dcp[3], dz[3], drd[3], dr[3], dz1[3], dfin, dfind,
         dout;
     struct dc_tf_config tfc[3];
     struct dc_tf_tape *tape[3];
     struct dc_tf_layer *wl[3], *gl[3];
-    /* host mirrors for the loss terms */
-    float *s_h[3], *c_h[3], *ds_h[3], *dc_h[3], *xp_h[3], *dxp_h[3], *z_h[3], *dz_h[3];
-    float *fin_h, *dfin_h, *out_h, *dout_h, *labels_h, *class_w;
-    double *hete_work;
+    /* the loss terms run on the device: each writes one slot of `scalars`, which also
+     * holds the output, so the host reads the step's results in one download */
+    dc_view scalars, lossv[LS_COUNT], labelsv, class_wv, hete_tape, dxp[3];
+    float *scalars_h; /* LS_COUNT loss slots, then the output (B, O) */
+    float *class_w;   /* host copy; uploaded at the next forward when class_w_dirty */
+    bool class_w_dirty;
     struct dc_hete_opts hopt;
+    struct dc_task_loss task;
     bool forward_done;
 };
 
@@ -224,23 +228,10 @@ void dc_decalign_free(struct dc_decalign *m) {
         dc_tf_tape_free(m->be, m->tape[i]);
         free(m->wl[i]);
         free(m->gl[i]);
-        free(m->s_h[i]);
-        free(m->c_h[i]);
-        free(m->ds_h[i]);
-        free(m->dc_h[i]);
-        free(m->xp_h[i]);
-        free(m->dxp_h[i]);
-        free(m->z_h[i]);
-        free(m->dz_h[i]);
     }
     for (size_t i = 0; i < m->nmems; ++i) dc_mem_free(m->be, m->mems[i]);
-    free(m->fin_h);
-    free(m->dfin_h);
-    free(m->out_h);
-    free(m->dout_h);
-    free(m->labels_h);
+    free(m->scalars_h);
     free(m->class_w);
-    free(m->hete_work);
     free(m);
 }
 
@@ -286,6 +277,13 @@ dc_status dc_decalign_create(struct dc_backend *be, const struct dc_model_config
     m->do_hete = cfg->alpha != 0 && m->nact == 3;
     m->do_homo = cfg->beta != 0 && m->nact == 3;
     m->do_ct = cfg->ct_weight != 0;
+    m->task = (struct dc_task_loss){
+        .kind = cfg->classification                         ? DC_TASK_CE
+                : cfg->task_loss == DC_CFG_TASK_LOSS_MSE ? DC_TASK_MSE
+                : cfg->task_loss == DC_CFG_TASK_LOSS_L1  ? DC_TASK_L1
+                                                         : DC_TASK_SMOOTH_L1,
+        .beta = (float)cfg->smooth_l1_beta,
+        .binary_weight = (float)cfg->binary_task_weight};
     m->hopt = (struct dc_hete_opts){.k = cfg->num_prototypes,
                                     .em_iters = cfg->gmm_em_iters,
                                     .var_floor = cfg->gmm_var_floor,
@@ -325,19 +323,8 @@ dc_status dc_decalign_create(struct dc_backend *be, const struct dc_model_config
             for (size_t j = 0; j < sizeof vh / sizeof vh[0] && st == DC_OK; ++j) st = alloc_view(m, B * d, vh[j]);
             if (st == DC_OK) st = alloc_view(m, B * p, &m->z[i]);
             if (st == DC_OK) st = alloc_view(m, B * p, &m->dz[i]);
-            m->z_h[i] = fzalloc(B * p, &ok);
-            m->dz_h[i] = fzalloc(B * p, &ok);
         }
-        if (m->do_dec) {
-            m->s_h[i] = fzalloc(ntp, &ok);
-            m->c_h[i] = fzalloc(ntp, &ok);
-            m->ds_h[i] = fzalloc(ntp, &ok);
-            m->dc_h[i] = fzalloc(ntp, &ok);
-        }
-        if (m->do_hete) {
-            m->xp_h[i] = fzalloc(B * d, &ok);
-            m->dxp_h[i] = fzalloc(B * d, &ok);
-        }
+        if (m->do_hete && st == DC_OK) st = alloc_view(m, B * d, &m->dxp[i]);
         m->tfc[i] = (struct dc_tf_config){.B = B,
                                           .Tq = m->Tp[i],
                                           .Tk = m->Tk[i],
@@ -365,22 +352,20 @@ dc_status dc_decalign_create(struct dc_backend *be, const struct dc_model_config
         m->gl[i] = calloc(cfg->nlevels, sizeof(struct dc_tf_layer));
         if (!m->wl[i] || !m->gl[i]) ok = false;
     }
-    if (st == DC_OK) st = alloc_view(m, B * d, &m->dpool);
     if (st == DC_OK) st = alloc_view(m, B * 6 * d, &m->fin);
     if (st == DC_OK) st = alloc_view(m, B * 6 * d, &m->dfin);
     if (st == DC_OK && cfg->output_dropout > 0) st = alloc_view(m, B * 6 * d, &m->find);
     if (st == DC_OK && cfg->output_dropout > 0) st = alloc_view(m, B * 6 * d, &m->dfind);
-    if (st == DC_OK) st = alloc_view(m, B * m->O, &m->out);
-    if (st == DC_OK) st = alloc_view(m, B * m->O, &m->dout);
-    m->fin_h = fzalloc(B * 6 * d, &ok);
-    m->dfin_h = fzalloc(B * 6 * d, &ok);
-    m->out_h = fzalloc(B * m->O, &ok);
-    m->dout_h = fzalloc(B * m->O, &ok);
-    m->labels_h = fzalloc(B, &ok);
-    if (m->do_hete) {
-        m->hete_work = malloc(dc_ref_hete_work_len(B, d, &m->hopt) * sizeof(double));
-        if (!m->hete_work) ok = false;
+    if (st == DC_OK) st = alloc_view(m, LS_COUNT + B * m->O, &m->scalars);
+    if (st == DC_OK) {
+        for (size_t j = 0; j < LS_COUNT; ++j) m->lossv[j] = dc_view_of(m->scalars.mem, j, 1);
+        m->out = dc_view_of(m->scalars.mem, LS_COUNT, B * m->O);
     }
+    if (st == DC_OK) st = alloc_view(m, B * m->O, &m->dout);
+    if (st == DC_OK) st = alloc_view(m, B, &m->labelsv);
+    if (st == DC_OK && cfg->classification) st = alloc_view(m, m->O, &m->class_wv);
+    if (st == DC_OK && m->do_hete) st = alloc_view(m, dc_hete_tape_len(B, d, &m->hopt), &m->hete_tape);
+    m->scalars_h = fzalloc(LS_COUNT + B * m->O, &ok);
     if (st != DC_OK || !ok) {
         st = st != DC_OK ? fail(m, st, "allocation", err) : dc_set_error(err, DC_ERR_NOMEM, "out of memory");
         dc_decalign_free(m);
@@ -411,12 +396,13 @@ void dc_decalign_active(const struct dc_decalign *m, bool *active) {
 void dc_decalign_set_class_weights(struct dc_decalign *m, const float *w) {
     free(m->class_w);
     m->class_w = NULL;
+    m->class_w_dirty = true;
     if (!w || !m->cfg.classification) return;
     m->class_w = malloc(m->O * sizeof(float));
     if (m->class_w) memcpy(m->class_w, w, m->O * sizeof(float));
 }
 
-const float *dc_decalign_output(const struct dc_decalign *m) { return m->out_h; }
+const float *dc_decalign_output(const struct dc_decalign *m) { return m->scalars_h + LS_COUNT; }
 size_t dc_decalign_out_dim(const struct dc_decalign *m) { return m->O; }
 
 const char *dc_phase_name(enum dc_phase p) {
@@ -437,18 +423,18 @@ static struct dc_dropout drop_of(const struct dc_decalign *m, double p, uint32_t
     return (struct dc_dropout){.p = (float)p, .seed = m->seed, .step = m->step, .site = site};
 }
 
-static enum dc_ref_task_loss task_kind(const struct dc_model_config *c) {
-    return c->task_loss == DC_CFG_TASK_LOSS_MSE  ? DC_REF_TASK_LOSS_MSE
-           : c->task_loss == DC_CFG_TASK_LOSS_L1 ? DC_REF_TASK_LOSS_L1
-                                                 : DC_REF_TASK_LOSS_SMOOTH_L1;
+/* Labels the device losses can take: finite, and class ids in [0, O) for classification
+ * (the kernels cannot report an error, so bad labels stop here). */
+static dc_status check_labels(const struct dc_decalign *m, const float *labels, struct dc_error *err) {
+    for (size_t b = 0; b < m->B; ++b) {
+        float y = labels[b];
+        if (!isfinite(y)) return dc_set_error(err, DC_ERR_ARG, "model: label %zu is not finite (%g)", b, (double)y);
+        if (m->cfg.classification && (y != floorf(y) || y < 0 || y >= (float)m->O))
+            return dc_set_error(err, DC_ERR_ARG, "model: label %zu is %g, not a class id in [0, %zu)", b, (double)y,
+                                m->O);
+    }
+    return DC_OK;
 }
-
-/* A host-oracle loss call; its failures are argument errors (bad labels and the like). */
-#define CKH(expr)                                                                                     \
-    do {                                                                                              \
-        dc_status rc_ = (expr);                                                                       \
-        if (rc_ != DC_OK) return dc_set_error(err, rc_, "model: %s failed: %s", #expr, dc_status_str(rc_)); \
-    } while (0)
 
 dc_status dc_decalign_forward(struct dc_decalign *m, struct dc_mem *params, const float *const x[3],
                               const float *labels, bool training, uint64_t seed, uint64_t step,
@@ -462,7 +448,14 @@ dc_status dc_decalign_forward(struct dc_decalign *m, struct dc_mem *params, cons
     m->seed = seed;
     m->step = step;
     m->forward_done = false;
-    memcpy(m->labels_h, labels, B * sizeof(float));
+    dc_status st = check_labels(m, labels, err);
+    if (st != DC_OK) return st;
+    CK(dc_upload(be, m->labelsv, labels));
+    if (m->class_w_dirty && cfg->classification) {
+        if (m->class_w) CK(dc_upload(be, m->class_wv, m->class_w));
+        m->class_w_dirty = false;
+    }
+    CK(dc_fill(be, m->scalars, 0.0f)); /* terms not computed read as 0 */
     dc_view wcom = pview(pl, params, DC_PARAM_ENC_COM_W);
 
     /* 1-2: projection, unique and common encoders, pooling */
@@ -485,33 +478,14 @@ dc_status dc_decalign_forward(struct dc_decalign *m, struct dc_mem *params, cons
         CK(dc_gemm(be, false, true, rows, d, d, 1.0f, m->P[i], d, wcom, d, 0.0f, m->c[i], d));
         CK(dc_meanpool_fwd(be, m->ps[i], m->s[i], B, m->Tp[i], d));
         CK(dc_meanpool_fwd(be, m->cp[i], m->c[i], B, m->Tp[i], d));
-    }
-
-    /* 2: decoupling loss on the host (per sample, s and c flattened in the same (T', d)
-     * order, which leaves the cosine unchanged) */
-    if (m->do_dec) {
-        const float *sp[3], *cpp[3];
-        size_t len[3], n = 0;
-        for (size_t i = 0; i < 3; ++i) {
-            if (!m->act[i]) continue;
-            CK(dc_download(be, m->s_h[i], m->s[i]));
-            CK(dc_download(be, m->c_h[i], m->c[i]));
-            sp[n] = m->s_h[i];
-            cpp[n] = m->c_h[i];
-            len[n++] = m->Tp[i] * d;
-        }
-        CKH(ref_decouple_loss_fwd(&loss->dec, n, sp, cpp, len, B));
+        /* 2: decoupling, per sample over s and c flattened in the same (T', d) order, which
+         * leaves the cosine unchanged; L_dec is the mean over the active modalities */
+        if (m->do_dec) CK(dc_decouple_fwd(be, m->lossv[LS_DEC_L + i], m->s[i], m->c[i], B, m->Tp[i] * d));
     }
 
     /* 3: heterogeneity loss on x_m = pool(s_m) */
     phase(m, DC_PHASE_HETE);
-    if (m->do_hete) {
-        for (size_t i = 0; i < 3; ++i) CK(dc_download(be, m->xp_h[i], m->ps[i]));
-        const float *const xs[3] = {m->xp_h[0], m->xp_h[1], m->xp_h[2]};
-        float lh;
-        CKH(dc_ref_hete_fwd(&lh, m->hete_work, xs, B, d, &m->hopt));
-        loss->hete = lh;
-    }
+    if (m->do_hete) CK(dc_hete_fwd(be, m->lossv[LS_HETE], m->hete_tape, m->ps[0], m->ps[1], m->ps[2], B, d, &m->hopt));
 
     /* 4: homogeneity loss on z_m = pde_m(pool(c_m)) */
     phase(m, DC_PHASE_HOMO);
@@ -528,26 +502,21 @@ dc_status dc_decalign_forward(struct dc_decalign *m, struct dc_mem *params, cons
             CK(dc_gemm(be, false, true, B, p, d, 1.0f, m->rd[i], d, pview(pl, params, PDE3W_ID[i]), d, 0.0f, m->z[i],
                        p));
             CK(dc_bias_add(be, m->z[i], pview(pl, params, PDE3B_ID[i]), B, p));
-            CK(dc_download(be, m->z_h[i], m->z[i]));
         }
-        double sem, mmd;
-        CKH(ref_homo_stats_fwd(&sem, m->z_h[0], m->z_h[1], m->z_h[2], B, p));
-        CKH(ref_homo_mmd_fwd(&mmd, m->z_h[0], m->z_h[1], m->z_h[2], B, p, (float)cfg->mmd_bandwidth));
-        loss->homo = sem + mmd;
+        CK(dc_homo_stats_fwd(be, m->lossv[LS_SEM], m->z[0], m->z[1], m->z[2], B, p));
+        CK(dc_homo_mmd_fwd(be, m->lossv[LS_MMD], m->z[0], m->z[1], m->z[2], B, p, (float)cfg->mmd_bandwidth));
     }
 
     /* 5: transformers, s_m as the query, the other modalities' s as the context */
     phase(m, DC_PHASE_TRANSFORMERS);
     for (size_t i = 0; i < 3; ++i) {
         if (!m->act[i]) continue;
-        for (size_t b = 0; b < B; ++b) {
-            size_t off = 0;
-            for (size_t j = 0; j < m->nctx[i]; ++j) {
-                size_t o = m->ctx_mod[i][j], n = m->Tp[o] * d;
-                CK(dc_copy(be, dc_view_of(m->ctx[i].mem, m->ctx[i].off + (b * m->Tk[i] + off) * d, n),
-                           dc_view_of(m->s[o].mem, m->s[o].off + b * n, n)));
-                off += m->Tp[o];
-            }
+        size_t off = 0; /* context rows (B, Tk, d): per sample the other modalities in turn */
+        for (size_t j = 0; j < m->nctx[i]; ++j) {
+            size_t o = m->ctx_mod[i][j], n = m->Tp[o] * d;
+            CK(dc_copy2d(be, dc_view_of(m->ctx[i].mem, m->ctx[i].off + off * d, m->ctx[i].n - off * d), m->Tk[i] * d,
+                         m->s[o], n, B, n));
+            off += m->Tp[o];
         }
         m->tfc[i].training = training;
         m->tfc[i].seed = seed;
@@ -558,19 +527,17 @@ dc_status dc_decalign_forward(struct dc_decalign *m, struct dc_mem *params, cons
     }
 
     /* fusion: final_rep (B, 6d) = [h_l, h_a, h_v, pool(c_l), pool(c_a), pool(c_v)], zeros for
-     * an inactive modality; assembled on the host (tiny), then the output layer */
+     * an inactive modality; then the output layer */
     phase(m, DC_PHASE_HEAD);
-    float *tmp = m->dfin_h; /* scratch until the backward */
-    memset(m->fin_h, 0, B * 6 * d * sizeof(float));
+    if (m->nact < 3) CK(dc_fill(be, m->fin, 0.0f));
     for (size_t i = 0; i < 3; ++i) {
         if (!m->act[i]) continue;
         for (size_t part = 0; part < 2; ++part) {
-            CK(dc_download(be, tmp, part ? m->cp[i] : m->h[i]));
             size_t col = (part * 3 + i) * d;
-            for (size_t b = 0; b < B; ++b) memcpy(m->fin_h + b * 6 * d + col, tmp + b * d, d * sizeof(float));
+            CK(dc_copy2d(be, dc_view_of(m->fin.mem, m->fin.off + col, m->fin.n - col), 6 * d, part ? m->cp[i] : m->h[i],
+                         d, B, d));
         }
     }
-    CK(dc_upload(be, m->fin, m->fin_h));
     dc_view fin_used = m->fin;
     if (training && cfg->output_dropout > 0) {
         struct dc_dropout dr = drop_of(m, cfg->output_dropout, SITE_OUTPUT);
@@ -580,15 +547,25 @@ dc_status dc_decalign_forward(struct dc_decalign *m, struct dc_mem *params, cons
     CK(dc_gemm(be, false, true, B, O, 6 * d, 1.0f, fin_used, 6 * d, pview(pl, params, DC_PARAM_OUT_W), 6 * d, 0.0f,
                m->out, O));
     CK(dc_bias_add(be, m->out, pview(pl, params, DC_PARAM_OUT_B), B, O));
-    CK(dc_download(be, m->out_h, m->out));
 
-    /* 6: objective */
-    if (cfg->classification) CKH(ref_task_ce_fwd(&loss->task, m->out_h, labels, m->class_w, B, O));
-    else
-        CKH(ref_task_regression_fwd(&loss->task, m->out_h, labels, B, task_kind(cfg), (float)cfg->smooth_l1_beta,
-                                    (float)cfg->binary_task_weight));
+    /* 6: objective; the contrastive term reads final_rep before the output dropout */
+    CK(dc_task_loss_fwd(be, m->lossv[LS_TASK], m->out, m->labelsv, m->class_w ? m->class_wv : EMPTY, B, O, &m->task));
     if (m->do_ct)
-        CKH(ref_supcon_fwd(&loss->ct, m->fin_h, labels, B, 6 * d, cfg->classification, (float)cfg->ct_temperature));
+        CK(dc_supcon_fwd(be, m->lossv[LS_CT], m->fin, m->labelsv, B, 6 * d, cfg->classification,
+                         (float)cfg->ct_temperature));
+    /* the one read of the step: the loss slots and the output */
+    CK(dc_download(be, m->scalars_h, m->scalars));
+    const float *ls = m->scalars_h;
+    loss->task = ls[LS_TASK];
+    if (m->do_dec) {
+        double sum = 0;
+        for (size_t i = 0; i < 3; ++i)
+            if (m->act[i]) sum += ls[LS_DEC_L + i];
+        loss->dec = sum / (double)m->nact;
+    }
+    loss->hete = ls[LS_HETE];
+    loss->homo = (double)ls[LS_SEM] + (double)ls[LS_MMD];
+    loss->ct = ls[LS_CT];
     loss->total = loss->task + cfg->dec_loss_weight * loss->dec + cfg->alpha * loss->hete + cfg->beta * loss->homo +
                   cfg->ct_weight * loss->ct;
     m->forward_done = true;
@@ -606,12 +583,8 @@ dc_status dc_decalign_backward(struct dc_decalign *m, struct dc_mem *grads, stru
     phase(m, DC_PHASE_BACKWARD);
 
     /* task loss -> output layer */
-    memset(m->dout_h, 0, B * O * sizeof(float));
-    if (cfg->classification) CKH(ref_task_ce_bwd(m->dout_h, 1.0, m->out_h, m->labels_h, m->class_w, B, O));
-    else
-        CKH(ref_task_regression_bwd(m->dout_h, 1.0, m->out_h, m->labels_h, B, task_kind(cfg),
-                                    (float)cfg->smooth_l1_beta, (float)cfg->binary_task_weight));
-    CK(dc_upload(be, m->dout, m->dout_h));
+    CK(dc_fill(be, m->dout, 0.0f));
+    CK(dc_task_loss_bwd(be, m->dout, m->out, m->labelsv, m->class_w ? m->class_wv : EMPTY, B, O, &m->task, 1.0f));
     bool outdrop = training && cfg->output_dropout > 0;
     dc_view fin_used = outdrop ? m->find : m->fin;
     CK(dc_gemm(be, true, false, O, 6 * d, B, 1.0f, m->dout, O, fin_used, 6 * d, 1.0f,
@@ -626,82 +599,41 @@ dc_status dc_decalign_backward(struct dc_decalign *m, struct dc_mem *grads, stru
     } else
         CK(dc_gemm(be, false, false, B, 6 * d, O, 1.0f, m->dout, O, pview(pl, params, DC_PARAM_OUT_W), 6 * d, 0.0f,
                    m->dfin, 6 * d));
-    CK(dc_download(be, m->dfin_h, m->dfin));
-    /* contrastive term on final_rep (host) */
+    /* contrastive term on final_rep */
     if (m->do_ct)
-        CKH(ref_supcon_bwd(m->dfin_h, cfg->ct_weight, m->fin_h, m->labels_h, B, 6 * d, cfg->classification,
-                           (float)cfg->ct_temperature));
+        CK(dc_supcon_bwd(be, m->dfin, m->fin, m->labelsv, B, 6 * d, cfg->classification, (float)cfg->ct_temperature,
+                         (float)cfg->ct_weight));
 
-    /* the decoupling gradients start ds and dc */
-    if (m->do_dec) {
-        float *dsp[3], *dcp[3];
-        const float *sp[3], *cpp[3];
-        size_t len[3], n = 0;
-        for (size_t i = 0; i < 3; ++i) {
-            if (!m->act[i]) continue;
-            memset(m->ds_h[i], 0, B * m->Tp[i] * d * sizeof(float));
-            memset(m->dc_h[i], 0, B * m->Tp[i] * d * sizeof(float));
-            dsp[n] = m->ds_h[i];
-            dcp[n] = m->dc_h[i];
-            sp[n] = m->s_h[i];
-            cpp[n] = m->c_h[i];
-            len[n++] = m->Tp[i] * d;
-        }
-        CKH(ref_decouple_loss_bwd(dsp, dcp, cfg->dec_loss_weight, n, sp, cpp, len, B));
-    }
-    float *tmp = malloc(B * d * sizeof(float));
-    if (!tmp) return dc_set_error(err, DC_ERR_NOMEM, "out of memory");
-    dc_status st = DC_OK;
-#define CKT(expr)                                    \
-    do {                                             \
-        st = (expr);                                 \
-        if (st != DC_OK) {                           \
-            free(tmp);                               \
-            return fail(m, st, #expr, err);          \
-        }                                            \
-    } while (0)
+    /* decoupling starts ds and dc; final_rep's slices give dh_m and dpool(c_m) */
     for (size_t i = 0; i < 3; ++i) {
         if (!m->act[i]) continue;
-        if (m->do_dec) {
-            CKT(dc_upload(be, m->ds[i], m->ds_h[i]));
-            CKT(dc_upload(be, m->dcv[i], m->dc_h[i]));
-        } else {
-            CKT(dc_fill(be, m->ds[i], 0.0f));
-            CKT(dc_fill(be, m->dcv[i], 0.0f));
-        }
-        /* final_rep slices: dh_m and dpool(c_m) */
+        CK(dc_fill(be, m->ds[i], 0.0f));
+        CK(dc_fill(be, m->dcv[i], 0.0f));
+        if (m->do_dec)
+            CK(dc_decouple_bwd(be, m->ds[i], m->dcv[i], m->s[i], m->c[i], B, m->Tp[i] * d,
+                               (float)(cfg->dec_loss_weight / (double)m->nact)));
         for (size_t part = 0; part < 2; ++part) {
             size_t col = (part * 3 + i) * d;
-            for (size_t b = 0; b < B; ++b) memcpy(tmp + b * d, m->dfin_h + b * 6 * d + col, d * sizeof(float));
-            CKT(dc_upload(be, part ? m->dcp[i] : m->dh[i], tmp));
+            CK(dc_copy2d(be, part ? m->dcp[i] : m->dh[i], d, dc_view_of(m->dfin.mem, m->dfin.off + col, m->dfin.n - col),
+                         6 * d, B, d));
         }
     }
 
     /* heterogeneity -> ds via the pooling */
     if (m->do_hete) {
-        for (size_t i = 0; i < 3; ++i) memset(m->dxp_h[i], 0, B * d * sizeof(float));
-        float *const dxs[3] = {m->dxp_h[0], m->dxp_h[1], m->dxp_h[2]};
-        const float *const xs[3] = {m->xp_h[0], m->xp_h[1], m->xp_h[2]};
-        st = dc_ref_hete_bwd(dxs, (float)cfg->alpha, m->hete_work, xs, B, d, &m->hopt);
-        if (st != DC_OK) {
-            free(tmp);
-            return dc_set_error(err, st, "model: heterogeneity backward failed: %s", dc_status_str(st));
-        }
-        for (size_t i = 0; i < 3; ++i) {
-            CKT(dc_upload(be, m->dpool, m->dxp_h[i]));
-            CKT(dc_meanpool_bwd(be, m->ds[i], m->dpool, B, m->Tp[i], d));
-        }
+        for (size_t i = 0; i < 3; ++i) CK(dc_fill(be, m->dxp[i], 0.0f));
+        CK(dc_hete_bwd(be, m->dxp[0], m->dxp[1], m->dxp[2], m->hete_tape, m->ps[0], m->ps[1], m->ps[2], B, d, &m->hopt,
+                       (float)cfg->alpha));
+        for (size_t i = 0; i < 3; ++i) CK(dc_meanpool_bwd(be, m->ds[i], m->dxp[i], B, m->Tp[i], d));
     }
-    free(tmp);
 
     /* homogeneity -> pde MLPs -> dpool(c) */
     if (m->do_homo) {
-        for (size_t i = 0; i < 3; ++i) memset(m->dz_h[i], 0, B * p * sizeof(float));
-        CKH(ref_homo_stats_bwd(m->dz_h[0], m->dz_h[1], m->dz_h[2], cfg->beta, m->z_h[0], m->z_h[1], m->z_h[2], B, p));
-        CKH(ref_homo_mmd_bwd(m->dz_h[0], m->dz_h[1], m->dz_h[2], cfg->beta, m->z_h[0], m->z_h[1], m->z_h[2], B, p,
-                             (float)cfg->mmd_bandwidth));
+        for (size_t i = 0; i < 3; ++i) CK(dc_fill(be, m->dz[i], 0.0f));
+        CK(dc_homo_stats_bwd(be, m->dz[0], m->dz[1], m->dz[2], m->z[0], m->z[1], m->z[2], B, p, (float)cfg->beta));
+        CK(dc_homo_mmd_bwd(be, m->dz[0], m->dz[1], m->dz[2], m->z[0], m->z[1], m->z[2], B, p,
+                           (float)cfg->mmd_bandwidth, (float)cfg->beta));
         for (size_t i = 0; i < 3; ++i) {
-            CK(dc_upload(be, m->dz[i], m->dz_h[i]));
             CK(dc_gemm(be, true, false, p, d, B, 1.0f, m->dz[i], p, m->rd[i], d, 1.0f, pview(pl, grads, PDE3W_ID[i]),
                        d));
             CK(dc_bias_grad(be, pview(pl, grads, PDE3B_ID[i]), m->dz[i], B, p));
@@ -732,14 +664,13 @@ dc_status dc_decalign_backward(struct dc_decalign *m, struct dc_mem *grads, stru
         for (size_t l = 0; l < cfg->nlevels; ++l) dc_tf_layer_views(pl, STACK_ID[i], l, grads, &m->gl[i][l]);
         CK(dc_tf_bwd(be, m->ds[i], m->Tk[i] ? m->dctx[i] : EMPTY, m->gl[i], m->dtfo[i], m->tape[i], m->wl[i],
                      &m->tfc[i]));
-        for (size_t b = 0; b < B; ++b) {
-            size_t off = 0;
-            for (size_t j = 0; j < m->nctx[i]; ++j) {
-                size_t o = m->ctx_mod[i][j], n = m->Tp[o] * d;
-                CK(dc_axpy(be, dc_view_of(m->ds[o].mem, m->ds[o].off + b * n, n), 1.0f,
-                           dc_view_of(m->dctx[i].mem, m->dctx[i].off + (b * m->Tk[i] + off) * d, n), n));
-                off += m->Tp[o];
-            }
+        size_t off = 0;
+        for (size_t j = 0; j < m->nctx[i]; ++j) {
+            size_t o = m->ctx_mod[i][j], n = m->Tp[o] * d;
+            CK(dc_axpy2d(be, m->ds[o], n, 1.0f,
+                         dc_view_of(m->dctx[i].mem, m->dctx[i].off + off * d, m->dctx[i].n - off * d), m->Tk[i] * d,
+                         B, n));
+            off += m->Tp[o];
         }
     }
 
@@ -757,6 +688,5 @@ dc_status dc_decalign_backward(struct dc_decalign *m, struct dc_mem *grads, stru
         CK(dc_conv1d_bwd(be, EMPTY, pview(pl, grads, PROJ_ID[i]), m->dcol[i], m->dP[i], m->col[i], m->convin[i],
                          pview(pl, params, PROJ_ID[i]), B, m->T[i], m->D[i], d, k));
     }
-#undef CKT
     return DC_OK;
 }

@@ -7,11 +7,10 @@
  * Activations are batch-first (B, T, d) row-major: PyTorch's Conv1d layout (B, d, T) and
  * the transformer's (T, B, d) are transposes of it that change no number.
  *
- * Interim design: the loss terms run on the host through the plain-C oracles
- * (ref_homo.h, ref_align.h). The forward downloads what they read (s_m and c_m for the
- * decoupling cosine, the pooled features (B, d), z_m (B, p), final_rep (B, 6d) and the
- * output (B, O)) and the backward uploads their gradients. Later issues move these terms
- * into device kernels; the composition around them stays. */
+ * Every loss term is a backend op (decocl/ops.h), so on OpenCL the whole step stays on
+ * the device: the host uploads the inputs and labels, and reads back once per forward a
+ * small buffer holding the loss slots and the output (B, O).
+ */
 #ifndef DC_MODEL_DECALIGN_H
 #define DC_MODEL_DECALIGN_H
 
