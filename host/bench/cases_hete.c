@@ -213,6 +213,7 @@ static const struct hete_shape odd[] = {
     {"soft", 13, 6, 3, 4, 8, 1, 0, 0.05f, 0.1f, 0.3f},
     {"small-eps", 8, 4, 3, 2, 20, 0, 0, 1e-4f, 0.02f, 0.5f},
     {"kernel-floor", 6, 4, 3, 2, 5, 0, 0, 1e-4f, 1e-3f, 0.3f}, /* exp(-C/eps) partly below 1e-30 */
+    {"tiny", 1, 1, 2, 1, 2, 0, 1, 1e-4f, 0.1f, 1.0f}, /* one row, one feature */
 };
 
 /* MOSI and SIMS reference configs (configs/mosi.cfg, configs/sims.cfg): batch, d_model, K, R, T. */
