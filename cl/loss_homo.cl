@@ -98,7 +98,7 @@ __kernel void homo_stats_bwd(__global float *dzl, ulong dzl_off, __global float 
     for (ulong k = lid; k < p; k += G)
         for (uint m = 0; m < 3u; ++m) mu[m * p + k] = stats_mean(homo_z(m, z0, z1, z2), B, p, k);
     barrier(CLK_LOCAL_MEM_FENCE);
-    if (lid < 3u) vstore4(stats_moments(homo_z(lid, z0, z1, z2), B, p, j, mu[lid * p + j]), lid, col);
+    for (uint m = lid; m < 3u; m += G) vstore4(stats_moments(homo_z(m, z0, z1, z2), B, p, j, mu[m * p + j]), m, col);
     for (ulong k = lid; k < p; k += G) {
         float c0 = stats_cov(z0, B, p, j, k, mu, denom), c1 = stats_cov(z1, B, p, j, k, mu + p, denom),
               c2 = stats_cov(z2, B, p, j, k, mu + 2 * p, denom);
@@ -124,10 +124,10 @@ __kernel void homo_stats_bwd(__global float *dzl, ulong dzl_off, __global float 
         dZ[it] = 2.0f * acc / denom + (d_m3 * 3.0f * zj * zj + d_var * 2.0f * zj) / (float)B;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
-    if (lid < 3u) {
+    for (uint m = lid; m < 3u; m += G) {
         float acc = 0.0f;
-        for (ulong n = 0; n < B; ++n) acc += dZ[lid * B + n];
-        mean_dZ[lid] = acc / (float)B;
+        for (ulong n = 0; n < B; ++n) acc += dZ[m * B + n];
+        mean_dZ[m] = acc / (float)B;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     for (ulong it = lid; it < 3 * B; it += G) {
