@@ -7,6 +7,9 @@
  * many floats (16 KiB, well inside the 32 KiB OpenCL 1.2 guarantees with the rest). */
 #define SUPCON_LOCAL_FLOATS 4096
 
+/* Columns per work-group of homo_stats_bwd: STATS_BWD_COLS in cl/loss_homo.cl. */
+#define STATS_BWD_COLS 8
+
 /* The work-group size of a reduction kernel: the largest power of two <= 256, the
  * device's and the kernel's limits (CL_KERNEL_WORK_GROUP_SIZE), and items rounded up
  * to a power of two (fewer idle work-items when the work is small). */
@@ -109,14 +112,13 @@ dc_status cl_homo_stats_fwd(struct dc_backend *be, dc_view loss, dc_view zl, dc_
 dc_status cl_homo_stats_bwd(struct dc_backend *be, dc_view dzl, dc_view dza, dc_view dzv, dc_view zl, dc_view za,
                             dc_view zv, size_t B, size_t p, float dloss) {
     struct cl_backend *cb = cl_of(be);
-    size_t g = loss_group(cb, CLK_homo_stats_bwd, max2(p, 3 * B));
-    if (check_local(cb, "homo_stats_bwd", (6 * p + 3 * B + 15) * sizeof(cl_float)) != DC_OK) return DC_ERR_UNSUPPORTED;
-    struct cl_arg args[] = {CLA_VIEW(dzl),  CLA_VIEW(dza),
-                            CLA_VIEW(dzv),  CLA_VIEW(zl),
-                            CLA_VIEW(za),   CLA_VIEW(zv),
-                            CLA_U64(B),     CLA_U64(p),
-                            CLA_F32(dloss), CLA_LOCAL((6 * p + 3 * B + 15) * sizeof(cl_float))};
-    return launch_groups(cb, CLK_homo_stats_bwd, p, g, args, CL_NARGS(args));
+    size_t g = loss_group(cb, CLK_homo_stats_bwd, max2(STATS_BWD_COLS * p, 3 * B));
+    size_t work = 3 * p + 3 * STATS_BWD_COLS * (p + B) + 15 * STATS_BWD_COLS; /* floats, see cl/loss_homo.cl */
+    if (check_local(cb, "homo_stats_bwd", work * sizeof(cl_float)) != DC_OK) return DC_ERR_UNSUPPORTED;
+    struct cl_arg args[] = {
+        CLA_VIEW(dzl), CLA_VIEW(dza), CLA_VIEW(dzv), CLA_VIEW(zl),   CLA_VIEW(za),
+        CLA_VIEW(zv),  CLA_U64(B),    CLA_U64(p),    CLA_F32(dloss), CLA_LOCAL(work * sizeof(cl_float))};
+    return launch_groups(cb, CLK_homo_stats_bwd, (p + STATS_BWD_COLS - 1) / STATS_BWD_COLS, g, args, CL_NARGS(args));
 }
 
 dc_status cl_homo_mmd_fwd(struct dc_backend *be, dc_view loss, dc_view zl, dc_view za, dc_view zv, size_t B, size_t p,
