@@ -77,65 +77,91 @@ __kernel void homo_stats_fwd(__global float *loss, ulong loss_off, __global cons
     if (lid == 0) VIEW(loss)[0] = (t.x / fp + t.y / (fp * fp) + t.z / fp) / 3.0f;
 }
 
-/* One work-group per column j (p groups). For each modality m, with (o1, o2) the others
- * and w = dloss / 3:
+/* Columns of z per work-group of the backward: the column means are computed once per
+ * group and every row of z read once serves them all. */
+#define STATS_BWD_COLS 8
+
+/* One work-group per block of STATS_BWD_COLS columns j. For each modality m, with (o1, o2)
+ * the others and w = dloss / 3:
  *   g_mu = 2w/p (2 mu_m - mu_o1 - mu_o2), g_skew likewise, g_cov[j,k] = 2w/p^2 (2 cov_m - ...)
  *   dZ[n,j] = 2 sum_k g_cov[j,k] Z[n,k] / denom + d_m3 3 Z^2 / B + d_var 2 Z / B
  *   dz[n,j] += dZ[n,j] - mean_n dZ[., j] + g_mu / B
  * with d_m3 = g_skew / var^1.5 and d_var = -1.5 g_skew m3 / var^2.5 where vraw >= 1e-6 (else 0).
- * work: local floats 6p + 3B + 15: mu (3p), the g_cov row (3p), dZ (3B), column stats. */
+ * work: local floats 3p (mu) + 3 C p (g_cov rows) + 3 C B (dZ) + 15 C (column stats, means), C = STATS_BWD_COLS. */
 __kernel void homo_stats_bwd(__global float *dzl, ulong dzl_off, __global float *dza, ulong dza_off,
                              __global float *dzv, ulong dzv_off, __global const float *zl, ulong zl_off,
                              __global const float *za, ulong za_off, __global const float *zv, ulong zv_off, ulong B,
                              ulong p, float dloss, __local float *work) {
+    const uint C = STATS_BWD_COLS;
     uint lid = get_local_id(0), G = get_local_size(0);
-    ulong j = get_group_id(0);
+    ulong j0 = get_group_id(0) * C;
+    uint nj = p - j0 < C ? (uint)(p - j0) : C;
     __global const float *z0 = VIEW(zl), *z1 = VIEW(za), *z2 = VIEW(zv);
-    __local float *mu = work, *gcov = work + 3 * p, *dZ = work + 6 * p, *col = dZ + 3 * B, *mean_dZ = col + 12;
+    /* gcov[(m C + jj) p + k], dZ[(m C + jj) B + n], col[4 (m C + jj) ..], mean_dZ[m C + jj] */
+    __local float *mu = work, *gcov = mu + 3 * p, *dZ = gcov + 3 * C * p, *col = dZ + 3 * C * B,
+                  *mean_dZ = col + 12 * C;
     float denom = B > 1 ? (float)(B - 1) : 1.0f, fp = (float)p, w = dloss / 3.0f;
     float wp = 2.0f * w / fp, wpp = 2.0f * w / (fp * fp);
 
     for (ulong k = lid; k < p; k += G)
         for (uint m = 0; m < 3u; ++m) mu[m * p + k] = stats_mean(homo_z(m, z0, z1, z2), B, p, k);
     barrier(CLK_LOCAL_MEM_FENCE);
-    if (lid < 3u) vstore4(stats_moments(homo_z(lid, z0, z1, z2), B, p, j, mu[lid * p + j]), lid, col);
-    for (ulong k = lid; k < p; k += G) {
-        float c0 = stats_cov(z0, B, p, j, k, mu, denom), c1 = stats_cov(z1, B, p, j, k, mu + p, denom),
-              c2 = stats_cov(z2, B, p, j, k, mu + 2 * p, denom);
-        gcov[k] = wpp * (2.0f * c0 - c1 - c2);
-        gcov[p + k] = wpp * (2.0f * c1 - c0 - c2);
-        gcov[2 * p + k] = wpp * (2.0f * c2 - c0 - c1);
+    for (uint it = lid; it < 3 * nj; it += G) {
+        uint m = it / nj, jj = it % nj;
+        vstore4(stats_moments(homo_z(m, z0, z1, z2), B, p, j0 + jj, mu[m * p + j0 + jj]), m * C + jj, col);
     }
-    barrier(CLK_LOCAL_MEM_FENCE);
-    float sk[3] = {col[3], col[7], col[11]};
-    for (ulong it = lid; it < 3 * B; it += G) {
-        uint m = (uint)(it / B);
-        ulong n = it % B;
-        __global const float *z = homo_z(m, z0, z1, z2);
-        __local const float *mum = mu + m * p, *gm = gcov + m * p;
-        float g_skew = wp * (2.0f * sk[m] - sk[(m + 1) % 3] - sk[(m + 2) % 3]);
-        float vraw = col[4 * m], var = col[4 * m + 1], m3 = col[4 * m + 2];
-        float v15 = var * sqrt(var);
-        float d_m3 = g_skew / v15, d_var = vraw >= LOSS_STATS_VAR_FLOOR ? -1.5f * g_skew * m3 / (v15 * var) : 0.0f;
-        __global const float *zr = z + n * p;
-        float acc = 0.0f;
-        for (ulong k = 0; k < p; ++k) acc = fma(gm[k], zr[k] - mum[k], acc);
-        float zj = zr[j] - mum[j];
-        dZ[it] = 2.0f * acc / denom + (d_m3 * 3.0f * zj * zj + d_var * 2.0f * zj) / (float)B;
-    }
-    barrier(CLK_LOCAL_MEM_FENCE);
-    if (lid < 3u) {
-        float acc = 0.0f;
-        for (ulong n = 0; n < B; ++n) acc += dZ[lid * B + n];
-        mean_dZ[lid] = acc / (float)B;
+    for (ulong it = lid; it < C * p; it += G) {
+        uint jj = (uint)(it / p);
+        ulong k = it % p;
+        float c0 = 0.0f, c1 = 0.0f, c2 = 0.0f; /* rows past the last column stay 0 */
+        if (jj < nj) {
+            c0 = stats_cov(z0, B, p, j0 + jj, k, mu, denom);
+            c1 = stats_cov(z1, B, p, j0 + jj, k, mu + p, denom);
+            c2 = stats_cov(z2, B, p, j0 + jj, k, mu + 2 * p, denom);
+        }
+        gcov[jj * p + k] = wpp * (2.0f * c0 - c1 - c2);
+        gcov[(C + jj) * p + k] = wpp * (2.0f * c1 - c0 - c2);
+        gcov[(2 * C + jj) * p + k] = wpp * (2.0f * c2 - c0 - c1);
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     for (ulong it = lid; it < 3 * B; it += G) {
         uint m = (uint)(it / B);
         ulong n = it % B;
-        float g_mu = wp * (2.0f * mu[m * p + j] - mu[((m + 1) % 3) * p + j] - mu[((m + 2) % 3) * p + j]);
-        __global float *dz = m == 0u ? VIEW(dzl) : m == 1u ? VIEW(dza) : VIEW(dzv);
-        dz[n * p + j] += dZ[it] - mean_dZ[m] + g_mu / (float)B;
+        __local const float *mum = mu + m * p, *gm = gcov + m * C * p;
+        __global const float *zr = homo_z(m, z0, z1, z2) + n * p;
+        float acc[STATS_BWD_COLS];
+        for (uint jj = 0; jj < C; ++jj) acc[jj] = 0.0f;
+        for (ulong k = 0; k < p; ++k) {
+            float zc = zr[k] - mum[k];
+            for (uint jj = 0; jj < C; ++jj) acc[jj] = fma(gm[jj * p + k], zc, acc[jj]);
+        }
+        for (uint jj = 0; jj < nj; ++jj) {
+            __local const float *st = col + 4 * (m * C + jj);
+            float sk_o1 = col[4 * (((m + 1) % 3) * C + jj) + 3], sk_o2 = col[4 * (((m + 2) % 3) * C + jj) + 3];
+            float g_skew = wp * (2.0f * st[3] - sk_o1 - sk_o2);
+            float vraw = st[0], var = st[1], m3 = st[2], v15 = var * sqrt(var);
+            float d_m3 = g_skew / v15, d_var = vraw >= LOSS_STATS_VAR_FLOOR ? -1.5f * g_skew * m3 / (v15 * var) : 0.0f;
+            float zj = zr[j0 + jj] - mum[j0 + jj];
+            dZ[(m * C + jj) * B + n] = 2.0f * acc[jj] / denom + (d_m3 * 3.0f * zj * zj + d_var * 2.0f * zj) / (float)B;
+        }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint it = lid; it < 3 * nj; it += G) {
+        uint m = it / nj, jj = it % nj;
+        float acc = 0.0f;
+        for (ulong n = 0; n < B; ++n) acc += dZ[(m * C + jj) * B + n];
+        mean_dZ[m * C + jj] = acc / (float)B;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (ulong it = lid; it < 3 * B; it += G) {
+        uint m = (uint)(it / B);
+        ulong n = it % B;
+        __global float *dz = (m == 0u ? VIEW(dzl) : m == 1u ? VIEW(dza) : VIEW(dzv)) + n * p + j0;
+        for (uint jj = 0; jj < nj; ++jj) {
+            ulong j = j0 + jj;
+            float g_mu = wp * (2.0f * mu[m * p + j] - mu[((m + 1) % 3) * p + j] - mu[((m + 2) % 3) * p + j]);
+            dz[jj] += dZ[(m * C + jj) * B + n] - mean_dZ[m * C + jj] + g_mu / (float)B;
+        }
     }
 }
 

@@ -25,15 +25,20 @@ inline void supcon_norms(__global const float *f, ulong B, ulong q, __local floa
 /* The norm as F.normalize divides by it. */
 inline float supcon_nc(float nrm) { return fmax(nrm, LOSS_NORMALIZE_EPS); }
 
-/* Logits of rows r0 .. r0 + rows - 1 against all B rows into lb (rows, B). */
+/* Logits of rows r0 .. r0 + rows - 1 against all B rows into lb (rows, B). When the
+ * block holds every row, only j >= i is computed and mirrored (the same bits). */
 inline void supcon_logits(__global const float *f, ulong B, ulong q, ulong r0, ulong rows, float inv_t,
                           __local const float *nrm, __local float *lb) {
+    bool whole = rows == B;
     for (ulong it = get_local_id(0); it < rows * B; it += get_local_size(0)) {
         ulong i = r0 + it / B, j = it % B;
+        if (whole && j < i) continue;
         __global const float *a = f + i * q, *b = f + j * q;
         float acc = 0.0f;
         for (ulong k = 0; k < q; ++k) acc = fma(a[k], b[k], acc);
-        lb[it] = acc / (supcon_nc(nrm[i]) * supcon_nc(nrm[j])) * inv_t;
+        float l = acc / (supcon_nc(nrm[i]) * supcon_nc(nrm[j])) * inv_t;
+        lb[it] = l;
+        if (whole) lb[j * B + i] = l;
     }
 }
 
@@ -121,8 +126,10 @@ __kernel void supcon_bwd(__global float *df, ulong df_off, __global const float 
     float w = bad > 0.0f ? NAN : -dloss / nvalid;
     for (ulong r0 = 0; r0 < B; r0 += R) {
         ulong rows = B - r0 < R ? B - r0 : R;
-        supcon_logits(F, B, q, r0, rows, inv_t, nrm, lb);
-        barrier(CLK_LOCAL_MEM_FENCE);
+        if (rows < B) { /* one block for all rows: lb still holds its logits */
+            supcon_logits(F, B, q, r0, rows, inv_t, nrm, lb);
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
         for (ulong rr = get_local_id(0); rr < rows; rr += get_local_size(0)) {
             ulong i = r0 + rr;
             float ci = supcon_class(y[i], classification), dot = 0.0f;
@@ -141,8 +148,8 @@ __kernel void supcon_bwd(__global float *df, ulong df_off, __global const float 
                     }
                     a *= w;
                 }
-                l[j] = a; /* C_ij replaces l_ij */
                 dot = fma(a, lij, dot);
+                l[j] = a / supcon_nc(nrm[j]); /* C_ij / |f_j|c replaces l_ij: dfn_i = sum_j l[j] f_j / T */
             }
             dotv[rr] = dot;
         }
@@ -151,7 +158,7 @@ __kernel void supcon_bwd(__global float *df, ulong df_off, __global const float 
             ulong rr = it / q, k = it % q, i = r0 + rr;
             __local const float *C = lb + rr * B;
             float acc = 0.0f;
-            for (ulong j = 0; j < B; ++j) acc = fma(C[j], F[j * q + k] / supcon_nc(nrm[j]), acc);
+            for (ulong j = 0; j < B; ++j) acc = fma(C[j], F[j * q + k], acc);
             float dfn = acc * inv_t;
             float g = nrm[i] >= LOSS_NORMALIZE_EPS ? (dfn - dotv[rr] * F[i * q + k] / nrm[i]) / nrm[i]
                                                    : dfn / LOSS_NORMALIZE_EPS;

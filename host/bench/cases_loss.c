@@ -69,7 +69,8 @@ static void cases_decouple(struct dc_case_list *l, bool bench) {
         {5, 3201, false, false, false}, {7, 37, true, false, false}, /* row 0 of s is zero: the eps clamp */
         {7, 37, true, true, false},                                  /* row 0 of both */
     };
-    static const struct decouple_shape bench_s[] = {{32, 3200, false, false, false}, {64, 3200, false, false, false}};
+    /* mosi (B 32, T' 50, d 64) and mosei (B 128, T' 46) */
+    static const struct decouple_shape bench_s[] = {{32, 3200, false, false, false}, {128, 2944, false, false, false}};
     const struct decouple_shape *v = bench ? bench_s : test_s;
     size_t n = bench ? sizeof bench_s / sizeof bench_s[0] : sizeof test_s / sizeof test_s[0];
     for (size_t i = 0; i < n; ++i) {
@@ -141,7 +142,7 @@ static void cases_homo(struct dc_case_list *l, bool bench) {
     static const struct homo_shape test_s[] = {
         {1, 5, 1.0f, false}, {2, 7, 1.0f, true}, {7, 13, 4.0f, false}, {33, 31, 1.0f, false}, {16, 64, 8.0f, false},
     };
-    static const struct homo_shape bench_s[] = {{32, 64, 1.0f, false}, {64, 128, 1.0f, false}};
+    static const struct homo_shape bench_s[] = {{32, 64, 1.0f, false}, {128, 64, 1.0f, false}, {32, 128, 1.0f, false}};
     const struct homo_shape *v = bench ? bench_s : test_s;
     size_t n = bench ? sizeof bench_s / sizeof bench_s[0] : sizeof test_s / sizeof test_s[0];
     for (size_t i = 0; i < n; ++i) {
@@ -210,6 +211,7 @@ static void cases_task(struct dc_case_list *l, bool bench) {
     };
     static const struct task_shape bench_s[] = {
         {32, 1, DC_TASK_SMOOTH_L1, 1.0f, 0.5f, LABELS_MIXED, false, false},
+        {128, 1, DC_TASK_SMOOTH_L1, 1.0f, 0.5f, LABELS_MIXED, false, false},
         {32, 3, DC_TASK_CE, 0, 0, LABELS_CLASSES, true, false},
     };
     static const char *const kinds[] = {"mse", "l1", "smooth_l1", "ce"};
@@ -273,8 +275,10 @@ static void cases_supcon(struct dc_case_list *l, bool bench) {
         {7, 13, true, 3, 0.2f, true, false},   /* row 0 is zero: the normalize eps */
         {100, 9, true, 7, 0.1f, false, false}, /* logits in several row blocks */
     };
+    /* final_rep of width 6d = 384: mosi (B 32, regression), mosei (B 128), iemocap-like classes */
     static const struct supcon_shape bench_s[] = {{32, 384, false, 0, 0.1f, false, false},
-                                                  {64, 768, true, 3, 0.1f, false, false}};
+                                                  {128, 384, false, 0, 0.1f, false, false},
+                                                  {32, 384, true, 4, 0.1f, false, false}};
     const struct supcon_shape *v = bench ? bench_s : test_s;
     size_t n = bench ? sizeof bench_s / sizeof bench_s[0] : sizeof test_s / sizeof test_s[0];
     for (size_t i = 0; i < n; ++i) {

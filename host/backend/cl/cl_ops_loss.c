@@ -7,6 +7,9 @@
  * many floats (16 KiB, well inside the 32 KiB OpenCL 1.2 guarantees with the rest). */
 #define SUPCON_LOCAL_FLOATS 4096
 
+/* Columns per work-group of homo_stats_bwd: STATS_BWD_COLS in cl/loss_homo.cl. */
+#define STATS_BWD_COLS 8
+
 /* The work-group size of a reduction kernel: the largest power of two <= 256, the
  * device's and the kernel's limits (CL_KERNEL_WORK_GROUP_SIZE), and items rounded up
  * to a power of two (fewer idle work-items when the work is small). */
@@ -31,6 +34,16 @@ static dc_status launch_groups(struct cl_backend *cb, enum cl_kernel_id id, size
 }
 
 static size_t max2(size_t a, size_t b) { return a > b ? a : b; }
+
+/* Shapes far beyond the model's (p in the thousands) can outgrow local memory: say so
+ * plainly instead of failing in the enqueue. */
+static dc_status check_local(struct cl_backend *cb, const char *op, size_t bytes) {
+    cl_ulong have = 0;
+    if (clGetDeviceInfo(cb->device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof have, &have, NULL) != CL_SUCCESS || bytes <= have)
+        return DC_OK;
+    return dc_set_error(cb->base.err, DC_ERR_UNSUPPORTED, "%s: this shape needs %zu bytes of local memory; %s has %llu",
+                        op, bytes, cb->base.device_name, (unsigned long long)have);
+}
 
 /* ---- strided copies: grid (cols, rows), work-groups along the columns ---- */
 
@@ -82,6 +95,8 @@ dc_status cl_homo_stats_fwd(struct dc_backend *be, dc_view loss, dc_view zl, dc_
                             size_t p) {
     struct cl_backend *cb = cl_of(be);
     size_t g = loss_group(cb, CLK_homo_stats_fwd, p * (p + 1) / 2);
+    if (check_local(cb, "homo_stats_fwd", 6 * p * sizeof(cl_float) + g * sizeof(cl_float4)) != DC_OK)
+        return DC_ERR_UNSUPPORTED;
     struct cl_arg args[] = {CLA_VIEW(loss),
                             CLA_VIEW(zl),
                             CLA_VIEW(za),
@@ -97,13 +112,13 @@ dc_status cl_homo_stats_fwd(struct dc_backend *be, dc_view loss, dc_view zl, dc_
 dc_status cl_homo_stats_bwd(struct dc_backend *be, dc_view dzl, dc_view dza, dc_view dzv, dc_view zl, dc_view za,
                             dc_view zv, size_t B, size_t p, float dloss) {
     struct cl_backend *cb = cl_of(be);
-    size_t g = loss_group(cb, CLK_homo_stats_bwd, max2(p, 3 * B));
-    struct cl_arg args[] = {CLA_VIEW(dzl),  CLA_VIEW(dza),
-                            CLA_VIEW(dzv),  CLA_VIEW(zl),
-                            CLA_VIEW(za),   CLA_VIEW(zv),
-                            CLA_U64(B),     CLA_U64(p),
-                            CLA_F32(dloss), CLA_LOCAL((6 * p + 3 * B + 15) * sizeof(cl_float))};
-    return launch_groups(cb, CLK_homo_stats_bwd, p, g, args, CL_NARGS(args));
+    size_t g = loss_group(cb, CLK_homo_stats_bwd, max2(STATS_BWD_COLS * p, 3 * B));
+    size_t work = 3 * p + 3 * STATS_BWD_COLS * (p + B) + 15 * STATS_BWD_COLS; /* floats, see cl/loss_homo.cl */
+    if (check_local(cb, "homo_stats_bwd", work * sizeof(cl_float)) != DC_OK) return DC_ERR_UNSUPPORTED;
+    struct cl_arg args[] = {
+        CLA_VIEW(dzl), CLA_VIEW(dza), CLA_VIEW(dzv), CLA_VIEW(zl),   CLA_VIEW(za),
+        CLA_VIEW(zv),  CLA_U64(B),    CLA_U64(p),    CLA_F32(dloss), CLA_LOCAL(work * sizeof(cl_float))};
+    return launch_groups(cb, CLK_homo_stats_bwd, (p + STATS_BWD_COLS - 1) / STATS_BWD_COLS, g, args, CL_NARGS(args));
 }
 
 dc_status cl_homo_mmd_fwd(struct dc_backend *be, dc_view loss, dc_view zl, dc_view za, dc_view zv, size_t B, size_t p,
@@ -120,6 +135,7 @@ dc_status cl_homo_mmd_bwd(struct dc_backend *be, dc_view dzl, dc_view dza, dc_vi
                           dc_view zv, size_t B, size_t p, float bandwidth, float dloss) {
     struct cl_backend *cb = cl_of(be);
     size_t g = loss_group(cb, CLK_homo_mmd_bwd, max2(p, 3 * B));
+    if (check_local(cb, "homo_mmd_bwd", 3 * B * sizeof(cl_float)) != DC_OK) return DC_ERR_UNSUPPORTED;
     float gamma = (float)(1.0 / (2.0 * (double)bandwidth));
     struct cl_arg args[] = {CLA_VIEW(dzl),
                             CLA_VIEW(dza),
@@ -187,6 +203,8 @@ dc_status cl_supcon_fwd(struct dc_backend *be, dc_view loss, dc_view f, dc_view 
                         bool classification, float temperature) {
     struct cl_backend *cb = cl_of(be);
     size_t R = supcon_rows(B), g = loss_group(cb, CLK_supcon_fwd, R * B);
+    if (check_local(cb, "supcon_fwd", (B + R * B) * sizeof(cl_float) + g * sizeof(cl_float4)) != DC_OK)
+        return DC_ERR_UNSUPPORTED;
     float inv_t = (float)(1.0 / (double)temperature);
     struct cl_arg args[] = {CLA_VIEW(loss),
                             CLA_VIEW(f),
@@ -206,6 +224,8 @@ dc_status cl_supcon_bwd(struct dc_backend *be, dc_view df, dc_view f, dc_view la
                         bool classification, float temperature, float dloss) {
     struct cl_backend *cb = cl_of(be);
     size_t R = supcon_rows(B), g = loss_group(cb, CLK_supcon_bwd, max2(R * B, R * q));
+    if (check_local(cb, "supcon_bwd", (4 * B + R * B + R) * sizeof(cl_float) + g * sizeof(cl_float4)) != DC_OK)
+        return DC_ERR_UNSUPPORTED;
     float inv_t = (float)(1.0 / (double)temperature);
     struct cl_arg args[] = {CLA_VIEW(df),
                             CLA_VIEW(f),
