@@ -64,6 +64,7 @@ size_t dc_op_cases(struct dc_op_case **out, bool bench) {
     dc_cases_gemm(&l, bench);
     dc_cases_elementwise(&l, bench);
     dc_cases_nn(&l, bench);
+    dc_cases_attention(&l, bench);
     *out = l.v;
     return l.n;
 }

@@ -60,6 +60,7 @@ void dc_case_tensor(struct dc_op_case *c, const char *name, size_t n, enum dc_fi
 void dc_cases_gemm(struct dc_case_list *l, bool bench);
 void dc_cases_elementwise(struct dc_case_list *l, bool bench);
 void dc_cases_nn(struct dc_case_list *l, bool bench);
+void dc_cases_attention(struct dc_case_list *l, bool bench);
 
 /* Case instances on a backend: one allocation holding every tensor with guards. */
 struct dc_case_buffers {

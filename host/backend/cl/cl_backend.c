@@ -142,6 +142,8 @@ static const struct dc_backend_i cl_impl = {
     .sum = cl_sum,
     .norm2 = cl_norm2,
     .adam = cl_adam,
+    .attention_fwd = cl_attention_fwd,
+    .attention_bwd = cl_attention_bwd,
 };
 
 /* An op is usable when every kernel it needs was found (GEMM: or CLBlast works). */

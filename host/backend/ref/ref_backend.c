@@ -88,6 +88,8 @@ static const struct dc_backend_i ref_impl = {
     .sum = ref_sum,
     .norm2 = ref_norm2,
     .adam = ref_adam,
+    .attention_fwd = ref_attention_fwd,
+    .attention_bwd = ref_attention_bwd,
 };
 
 dc_status dc_ref_open(struct dc_backend **out, struct dc_error *err) {

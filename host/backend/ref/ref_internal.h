@@ -44,4 +44,9 @@ dc_status ref_norm2(struct dc_backend *be, dc_view out, dc_view in, size_t n);
 dc_status ref_adam(struct dc_backend *be, dc_view param, dc_view m, dc_view v, dc_view grad, dc_view norm,
                    dc_view active, size_t n, const struct dc_adam *a);
 
+dc_status ref_attention_fwd(struct dc_backend *be, dc_view out, dc_view probs, dc_view q, dc_view k, dc_view v,
+                            const struct dc_attention *a);
+dc_status ref_attention_bwd(struct dc_backend *be, dc_view dq, dc_view dk, dc_view dv, dc_view dout, dc_view probs,
+                            dc_view q, dc_view k, dc_view v, const struct dc_attention *a);
+
 #endif

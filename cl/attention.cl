@@ -1,0 +1,404 @@
+/* Fused multi-head attention (dc_attention_fwd / dc_attention_bwd in ops.h).
+ *
+ * Forward: one work-item per query row (b, head, t), a work-group holding rows of one
+ * (b, head), so its keys and values are shared in cache. The row's raw scores go to
+ * probs, are turned into the softmax in place, and the output row is accumulated from
+ * drop(P) and V. Backward: one work-group per (b, head); its work-items first take the
+ * query rows (D_t = sum_j P_tj dP_tj into local memory, then dQ), then, after a
+ * barrier, the key rows (dK, dV). Every loop strides by the local size, so any local
+ * size works; no atomics, each work-group owns its head's columns.
+ *
+ * Dropout: element i = ((b*H + hd)*T + t)*S + j of probs takes word i & 3 of
+ * dropout_words(.., i >> 2), as dropout_fwd over the whole tensor does; row loops keep
+ * the last Philox block, column loops draw one block per element.
+ * Head columns are accumulated ATT_GROUP at a time in private float8 registers; a head
+ * wider than that takes several passes. */
+
+#define ATT_GROUP 32u
+
+inline float att_hsum8(float8 v) {
+    float4 a = v.lo + v.hi;
+    float2 b = a.lo + a.hi;
+    return b.lo + b.hi;
+}
+
+/* min(n, 8) floats from p, the other lanes 0. */
+inline float8 att_load8(__global const float *p, uint n) {
+    if (n >= 8) return vload8(0, p);
+    float t[8];
+    for (uint i = 0; i < 8; ++i) t[i] = i < n ? p[i] : 0.0f;
+    return vload8(0, t);
+}
+
+/* p[i] = v[i] (add: p[i] += v[i]) for i < min(n, 8). */
+inline void att_put8(__global float *p, uint n, float8 v, bool add) {
+    if (n >= 8) {
+        vstore8(add ? vload8(0, p) + v : v, 0, p);
+        return;
+    }
+    float t[8];
+    vstore8(v, 0, t);
+    for (uint i = 0; i < n; ++i) p[i] = add ? p[i] + t[i] : t[i];
+}
+
+inline float att_dot(__global const float *a, __global const float *b, uint n) {
+    float8 s8 = 0.0f;
+    uint c = 0;
+    for (; c + 8 <= n; c += 8) s8 = fma(vload8(0, a + c), vload8(0, b + c), s8);
+    float s = att_hsum8(s8);
+    for (; c < n; ++c) s = fma(a[c], b[c], s);
+    return s;
+}
+
+/* Up to ATT_GROUP accumulated columns. */
+struct att_acc {
+    float8 a0, a1, a2, a3;
+};
+
+inline void att_acc_zero(struct att_acc *x) { x->a0 = x->a1 = x->a2 = x->a3 = 0.0f; }
+
+/* x += s * p[0 .. w) */
+inline void att_acc_axpy(struct att_acc *x, float s, __global const float *p, uint w) {
+    x->a0 = fma(s, att_load8(p, w), x->a0);
+    if (w > 8) x->a1 = fma(s, att_load8(p + 8, w - 8), x->a1);
+    if (w > 16) x->a2 = fma(s, att_load8(p + 16, w - 16), x->a2);
+    if (w > 24) x->a3 = fma(s, att_load8(p + 24, w - 24), x->a3);
+}
+
+inline void att_acc_put(__global float *p, uint w, const struct att_acc *x, bool add) {
+    att_put8(p, w, x->a0, add);
+    if (w > 8) att_put8(p + 8, w - 8, x->a1, add);
+    if (w > 16) att_put8(p + 16, w - 16, x->a2, add);
+    if (w > 24) att_put8(p + 24, w - 24, x->a3, add);
+}
+
+/* The dropout settings of one call. */
+struct att_drop {
+    uint on, site, thr;
+    ulong seed, step;
+    float keep;
+};
+
+inline float att_word_factor(uint4 w, ulong i, const struct att_drop *d) {
+    uint r = (uint)(i & 3), word = r == 0 ? w.x : r == 1 ? w.y : r == 2 ? w.z : w.w;
+    return word >= d->thr ? d->keep : 0.0f;
+}
+
+/* Factor of element i; *blk/*words cache the last Philox block (start with blk = ~0). */
+inline float att_factor_cached(ulong i, ulong *blk, uint4 *words, const struct att_drop *d) {
+    if (!d->on) return 1.0f;
+    if ((i >> 2) != *blk) {
+        *blk = i >> 2;
+        *words = dropout_words(d->seed, d->site, d->step, *blk);
+    }
+    return att_word_factor(*words, i, d);
+}
+
+inline float att_factor(ulong i, const struct att_drop *d) {
+    if (!d->on) return 1.0f;
+    return att_word_factor(dropout_words(d->seed, d->site, d->step, i >> 2), i, d);
+}
+
+/* Global sizes (T, B*H). */
+__kernel void attention_fwd(__global float *out, ulong out_off, __global float *probs, ulong probs_off,
+                            __global const float *q, ulong q_off, __global const float *k, ulong k_off,
+                            __global const float *v, ulong v_off, ulong T, ulong S, ulong H, ulong h, ulong ld_q,
+                            ulong ld_k, ulong ld_v, ulong ld_out, float scale, uint causal, uint drop_on, ulong seed,
+                            uint site, ulong step, uint thr, float keep) {
+    ulong t = get_global_id(0), bh = get_global_id(1);
+    if (t >= T) return;
+    struct att_drop dr = {drop_on, site, thr, seed, step, keep};
+    ulong b = bh / H, hd = bh % H;
+    uint hn = (uint)h, valid = causal && t + 1 < S ? (uint)(t + 1) : (uint)S;
+    __global const float *qr = VIEW(q) + (b * T + t) * ld_q + hd * h;
+    __global const float *kb = VIEW(k) + b * S * ld_k + hd * h;
+    __global const float *vb = VIEW(v) + b * S * ld_v + hd * h;
+    ulong row0 = (bh * T + t) * S;
+    __global float *p = VIEW(probs) + row0;
+
+    float mx = -INFINITY;
+    for (uint j = 0; j < valid; ++j) {
+        float s = att_dot(qr, kb + j * ld_k, hn); /* the raw score, rounded as a gemm would */
+        p[j] = s;
+        mx = fmax(mx, scale * s);
+    }
+    float sum = 0.0f;
+    for (uint j = 0; j < valid; ++j) {
+        float e = exp(scale * p[j] - mx);
+        p[j] = e;
+        sum += e;
+    }
+    float inv = 1.0f / sum;
+    for (uint j = 0; j < valid; ++j) p[j] *= inv;
+    for (uint j = valid; j < S; ++j) p[j] = 0.0f; /* masked: exactly 0 */
+
+    __global float *o = VIEW(out) + (b * T + t) * ld_out + hd * h;
+    for (uint g0 = 0; g0 < hn; g0 += ATT_GROUP) {
+        uint w = min(hn - g0, ATT_GROUP);
+        struct att_acc acc;
+        att_acc_zero(&acc);
+        ulong blk = ~(ulong)0;
+        uint4 words = 0;
+        for (uint j = 0; j < valid; ++j) {
+            float pj = p[j] * att_factor_cached(row0 + j, &blk, &words, &dr);
+            att_acc_axpy(&acc, pj, vb + j * ld_v + g0, w);
+        }
+        att_acc_put(o + g0, w, &acc, false);
+    }
+}
+
+/* Global sizes (local size, B*H): one work-group per (b, head). dsum holds T floats. */
+__kernel void attention_bwd(__global float *dq, ulong dq_off, __global float *dk, ulong dk_off, __global float *dv,
+                            ulong dv_off, __global const float *dout, ulong dout_off, __global const float *probs,
+                            ulong probs_off, __global const float *q, ulong q_off, __global const float *k,
+                            ulong k_off, __global const float *v, ulong v_off, ulong T, ulong S, ulong H, ulong h,
+                            ulong ld_q, ulong ld_k, ulong ld_v, ulong ld_out, float scale, uint causal, uint drop_on,
+                            ulong seed, uint site, ulong step, uint thr, float keep, __local float *dsum) {
+    ulong bh = get_group_id(1), b = bh / H, hd = bh % H;
+    uint lid = (uint)get_local_id(0), ls = (uint)get_local_size(0), hn = (uint)h;
+    struct att_drop dr = {drop_on, site, thr, seed, step, keep};
+    __global const float *qb = VIEW(q) + b * T * ld_q + hd * h, *gob = VIEW(dout) + b * T * ld_out + hd * h;
+    __global const float *kb = VIEW(k) + b * S * ld_k + hd * h, *vb = VIEW(v) + b * S * ld_v + hd * h;
+    __global float *dqb = VIEW(dq) + b * T * ld_q + hd * h;
+    __global float *dkb = VIEW(dk) + b * S * ld_k + hd * h, *dvb = VIEW(dv) + b * S * ld_v + hd * h;
+    __global const float *pb = VIEW(probs) + bh * T * S;
+
+    /* query rows: with dP_tj = f_tj (dO_t . v_j) (f the dropout factor),
+     * D_t = sum_j P_tj dP_tj, dS_tj = scale P_tj (dP_tj - D_t), dQ_t += sum_j dS_tj k_j */
+    for (uint t = lid; t < T; t += ls) {
+        uint valid = causal && t + 1 < S ? t + 1 : (uint)S;
+        __global const float *go = gob + t * ld_out, *p = pb + t * S;
+        ulong row0 = (bh * T + t) * S, blk = ~(ulong)0;
+        uint4 words = 0;
+        float D = 0.0f;
+        for (uint j = 0; j < valid; ++j)
+            D = fma(p[j], att_factor_cached(row0 + j, &blk, &words, &dr) * att_dot(go, vb + j * ld_v, hn), D);
+        dsum[t] = D;
+        for (uint g0 = 0; g0 < hn; g0 += ATT_GROUP) {
+            uint w = min(hn - g0, ATT_GROUP);
+            struct att_acc acc;
+            att_acc_zero(&acc);
+            for (uint j = 0; j < valid; ++j) {
+                float dp = att_factor_cached(row0 + j, &blk, &words, &dr) * att_dot(go, vb + j * ld_v, hn);
+                att_acc_axpy(&acc, scale * p[j] * (dp - D), kb + j * ld_k + g0, w);
+            }
+            att_acc_put(dqb + t * ld_q + g0, w, &acc, true);
+        }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+
+    /* key rows: dV_j += sum_t drop(P)_tj dO_t, dK_j += sum_t dS_tj q_t (causal: P_tj = 0 for t < j) */
+    for (uint j = lid; j < S; j += ls) {
+        uint t0 = causal ? j : 0;
+        for (uint g0 = 0; g0 < hn; g0 += ATT_GROUP) {
+            uint w = min(hn - g0, ATT_GROUP);
+            struct att_acc av, ak;
+            att_acc_zero(&av);
+            att_acc_zero(&ak);
+            for (uint t = t0; t < T; ++t) {
+                float pj = pb[t * S + j], f = att_factor((bh * T + t) * S + j, &dr);
+                __global const float *go = gob + t * ld_out;
+                float dp = f * att_dot(go, vb + j * ld_v, hn);
+                att_acc_axpy(&av, pj * f, go + g0, w);
+                att_acc_axpy(&ak, scale * pj * (dp - dsum[t]), qb + t * ld_q + g0, w);
+            }
+            att_acc_put(dvb + j * ld_v + g0, w, &av, true);
+            att_acc_put(dkb + j * ld_k + g0, w, &ak, true);
+        }
+    }
+}
+
+/* ---- the local-memory variants: used when their tiles fit the device's local memory ----
+ * Forward: the work-group's key block, transposed, KT (h, S8) with S8 = S rounded up to 8,
+ * so that a work-item computes the scores of 8 keys at once (float8 along j; exp and the
+ * sums vectorize as in softmax_fwd). Backward: VT (h, S8) likewise for dP; the rows'
+ * f * dP and then dS (T, S8) and the dropout mask bits (T, W = ceil(S / 32) words) stay
+ * in local memory for the key phase, which then needs neither dot products nor Philox. */
+
+inline uint att_lanes(uint j0, uint valid) { return min(valid - j0, 8u); }
+
+inline float8 att_lload8(__local const float *p, uint n, float fill) {
+    if (n >= 8) return vload8(0, p);
+    float t[8];
+    for (uint i = 0; i < 8; ++i) t[i] = i < n ? p[i] : fill;
+    return vload8(0, t);
+}
+
+inline float8 att_gload8(__global const float *p, uint n, float fill) {
+    if (n >= 8) return vload8(0, p);
+    float t[8];
+    for (uint i = 0; i < 8; ++i) t[i] = i < n ? p[i] : fill;
+    return vload8(0, t);
+}
+
+inline void att_gstore8(__global float *p, uint n, float8 v) {
+    if (n >= 8) {
+        vstore8(v, 0, p);
+        return;
+    }
+    float t[8];
+    vstore8(v, 0, t);
+    for (uint i = 0; i < n; ++i) p[i] = t[i];
+}
+
+inline float att_hmax8(float8 v) {
+    float4 a = fmax(v.lo, v.hi);
+    float2 b = fmax(a.lo, a.hi);
+    return fmax(b.lo, b.hi);
+}
+
+/* dst (h, S8) = the head's rows src (S, h) at stride ld, transposed, zero beyond S. */
+inline void att_load_transposed(__local float *dst, __global const float *src, ulong ld, uint S, uint S8, uint h) {
+    for (uint idx = (uint)get_local_id(0); idx < h * S8; idx += (uint)get_local_size(0)) {
+        uint c = idx / S8, j = idx - c * S8;
+        dst[idx] = j < S ? src[j * ld + c] : 0.0f;
+    }
+}
+
+/* Global sizes (T, B*H), local (lt, 1): every group's rows share (b, head). kt holds h * S8 floats. */
+__kernel void attention_fwd_local(__global float *out, ulong out_off, __global float *probs, ulong probs_off,
+                                  __global const float *q, ulong q_off, __global const float *k, ulong k_off,
+                                  __global const float *v, ulong v_off, ulong T, ulong S, ulong H, ulong h, ulong ld_q,
+                                  ulong ld_k, ulong ld_v, ulong ld_out, float scale, uint causal, uint drop_on,
+                                  ulong seed, uint site, ulong step, uint thr, float keep, __local float *kt) {
+    ulong t = get_global_id(0), bh = get_group_id(1), b = bh / H, hd = bh % H;
+    uint hn = (uint)h, Sn = (uint)S, S8 = (Sn + 7) & ~7u;
+    att_load_transposed(kt, VIEW(k) + b * S * ld_k + hd * h, ld_k, Sn, S8, hn);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (t >= T) return;
+    struct att_drop dr = {drop_on, site, thr, seed, step, keep};
+    uint valid = causal && t + 1 < S ? (uint)(t + 1) : Sn;
+    __global const float *qr = VIEW(q) + (b * T + t) * ld_q + hd * h;
+    __global const float *vb = VIEW(v) + b * S * ld_v + hd * h;
+    ulong row0 = (bh * T + t) * S;
+    __global float *p = VIEW(probs) + row0;
+    const int8 lane = (int8)(0, 1, 2, 3, 4, 5, 6, 7);
+
+    float8 m8 = -INFINITY;
+    for (uint j0 = 0; j0 < valid; j0 += 8) {
+        float8 s8 = 0.0f;
+        for (uint c = 0; c < hn; ++c) s8 = fma((float8)(qr[c]), vload8(0, kt + c * S8 + j0), s8);
+        uint n = att_lanes(j0, valid);
+        att_gstore8(p + j0, n, s8);
+        m8 = fmax(m8, select((float8)(-INFINITY), scale * s8, lane < (int8)((int)n)));
+    }
+    float mx = att_hmax8(m8);
+    float8 sum8 = 0.0f;
+    for (uint j0 = 0; j0 < valid; j0 += 8) {
+        uint n = att_lanes(j0, valid);
+        float8 e = exp(scale * att_gload8(p + j0, n, 0.0f) - mx);
+        e = select((float8)0.0f, e, lane < (int8)((int)n));
+        sum8 += e;
+        att_gstore8(p + j0, n, e);
+    }
+    float inv = 1.0f / att_hsum8(sum8);
+    for (uint j0 = 0; j0 < valid; j0 += 8) {
+        uint n = att_lanes(j0, valid);
+        att_gstore8(p + j0, n, att_gload8(p + j0, n, 0.0f) * inv);
+    }
+    for (uint j = valid; j < Sn; ++j) p[j] = 0.0f; /* masked: exactly 0 */
+
+    __global float *o = VIEW(out) + (b * T + t) * ld_out + hd * h;
+    for (uint g0 = 0; g0 < hn; g0 += ATT_GROUP) {
+        uint w = min(hn - g0, ATT_GROUP);
+        struct att_acc acc;
+        att_acc_zero(&acc);
+        ulong blk = ~(ulong)0;
+        uint4 words = 0;
+        for (uint j = 0; j < valid; ++j) {
+            float pj = p[j] * att_factor_cached(row0 + j, &blk, &words, &dr);
+            att_acc_axpy(&acc, pj, vb + j * ld_v + g0, w);
+        }
+        att_acc_put(o + g0, w, &acc, false);
+    }
+}
+
+/* Global sizes (lt, B*H), local (lt, 1): one work-group per (b, head). loc holds
+ * h*S8 (VT) + T*S8 (dS) + T (D) floats, then T*W mask words. */
+__kernel void attention_bwd_local(__global float *dq, ulong dq_off, __global float *dk, ulong dk_off,
+                                  __global float *dv, ulong dv_off, __global const float *dout, ulong dout_off,
+                                  __global const float *probs, ulong probs_off, __global const float *q, ulong q_off,
+                                  __global const float *k, ulong k_off, __global const float *v, ulong v_off, ulong T,
+                                  ulong S, ulong H, ulong h, ulong ld_q, ulong ld_k, ulong ld_v, ulong ld_out,
+                                  float scale, uint causal, uint drop_on, ulong seed, uint site, ulong step, uint thr,
+                                  float keep, __local float *loc) {
+    ulong bh = get_group_id(1), b = bh / H, hd = bh % H;
+    uint lid = (uint)get_local_id(0), ls = (uint)get_local_size(0), hn = (uint)h, Tn = (uint)T, Sn = (uint)S;
+    uint S8 = (Sn + 7) & ~7u, W = (Sn + 31) / 32;
+    struct att_drop dr = {drop_on, site, thr, seed, step, keep};
+    __local float *vt = loc, *ds = loc + hn * S8, *dsum = ds + Tn * S8;
+    __local uint *bits = (__local uint *)(dsum + Tn);
+    __global const float *qb = VIEW(q) + b * T * ld_q + hd * h, *gob = VIEW(dout) + b * T * ld_out + hd * h;
+    __global const float *kb = VIEW(k) + b * S * ld_k + hd * h, *vb = VIEW(v) + b * S * ld_v + hd * h;
+    __global float *dqb = VIEW(dq) + b * T * ld_q + hd * h;
+    __global float *dkb = VIEW(dk) + b * S * ld_k + hd * h, *dvb = VIEW(dv) + b * S * ld_v + hd * h;
+    __global const float *pb = VIEW(probs) + bh * T * S;
+    const int8 lane = (int8)(0, 1, 2, 3, 4, 5, 6, 7);
+    att_load_transposed(vt, vb, ld_v, Sn, S8, hn);
+    barrier(CLK_LOCAL_MEM_FENCE);
+
+    /* query rows: x_tj = f_tj (dO_t . v_j) into ds, D_t = sum_j P_tj x_tj, then
+     * dS_tj = scale P_tj (x_tj - D_t) in place, and dQ_t += sum_j dS_tj k_j */
+    for (uint t = lid; t < Tn; t += ls) {
+        uint valid = causal && t + 1 < Sn ? t + 1 : Sn;
+        __global const float *go = gob + t * ld_out, *p = pb + t * S;
+        __local float *dst = ds + t * S8;
+        ulong row0 = (bh * T + t) * S, blk = ~(ulong)0;
+        uint4 words = 0;
+        uint word = 0;
+        float8 d8 = 0.0f;
+        for (uint j0 = 0; j0 < valid; j0 += 8) {
+            float8 x8 = 0.0f;
+            for (uint c = 0; c < hn; ++c) x8 = fma((float8)(go[c]), vload8(0, vt + c * S8 + j0), x8);
+            uint n = att_lanes(j0, valid);
+            if (drop_on) {
+                float f[8];
+                for (uint l = 0; l < 8; ++l) {
+                    f[l] = l < n ? att_factor_cached(row0 + j0 + l, &blk, &words, &dr) : 0.0f;
+                    word |= (uint)(f[l] != 0.0f) << ((j0 + l) & 31);
+                }
+                x8 *= vload8(0, f);
+                if (((j0 + 8) & 31) == 0 || j0 + 8 >= valid) {
+                    bits[t * W + (j0 >> 5)] = word;
+                    word = 0;
+                }
+            }
+            vstore8(x8, 0, dst + j0);
+            d8 = fma(att_gload8(p + j0, n, 0.0f), select((float8)0.0f, x8, lane < (int8)((int)n)), d8);
+        }
+        float D = att_hsum8(d8);
+        dsum[t] = D;
+        for (uint j0 = 0; j0 < valid; j0 += 8) {
+            uint n = att_lanes(j0, valid);
+            float8 s8 = scale * att_gload8(p + j0, n, 0.0f) * (vload8(0, dst + j0) - D);
+            vstore8(select((float8)0.0f, s8, lane < (int8)((int)n)), 0, dst + j0);
+        }
+        for (uint g0 = 0; g0 < hn; g0 += ATT_GROUP) {
+            uint w = min(hn - g0, ATT_GROUP);
+            struct att_acc acc;
+            att_acc_zero(&acc);
+            for (uint j = 0; j < valid; ++j) att_acc_axpy(&acc, dst[j], kb + j * ld_k + g0, w);
+            att_acc_put(dqb + t * ld_q + g0, w, &acc, true);
+        }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+
+    /* key rows: dV_j += sum_t drop(P)_tj dO_t, dK_j += sum_t dS_tj q_t (causal: P_tj = 0 for t < j) */
+    for (uint j = lid; j < Sn; j += ls) {
+        uint t0 = causal ? j : 0, wj = j >> 5, bj = j & 31;
+        for (uint g0 = 0; g0 < hn; g0 += ATT_GROUP) {
+            uint w = min(hn - g0, ATT_GROUP);
+            struct att_acc av, ak;
+            att_acc_zero(&av);
+            att_acc_zero(&ak);
+            for (uint t = t0; t < Tn; ++t) {
+                float pf = pb[t * S + j];
+                if (drop_on) pf = (bits[t * W + wj] >> bj) & 1u ? pf * keep : 0.0f;
+                att_acc_axpy(&av, pf, gob + t * ld_out + g0, w);
+                att_acc_axpy(&ak, ds[t * S8 + j], qb + t * ld_q + g0, w);
+            }
+            att_acc_put(dvb + j * ld_v + g0, w, &av, true);
+            att_acc_put(dkb + j * ld_k + g0, w, &ak, true);
+        }
+    }
+}
