@@ -84,7 +84,7 @@ inline float att_word_factor(uint4 w, ulong i, const struct att_drop *d) {
     return word >= d->thr ? d->keep : 0.0f;
 }
 
-/* Factor of element i; *blk/*words cache the last Philox block (start with blk = ~0). */
+/* Factor of element i; blk and words cache the last Philox block (start with blk = ~0). */
 inline float att_factor_cached(ulong i, ulong *blk, uint4 *words, const struct att_drop *d) {
     if (!d->on) return 1.0f;
     if ((i >> 2) != *blk) {
@@ -255,21 +255,49 @@ inline void att_load_transposed(__local float *dst, __global const float *src, u
     }
 }
 
-/* Global sizes (T, B*H), local (lt, 1): every group's rows share (b, head). kt holds h * S8 floats. */
+/* The dropout factors of elements i0 .. i0+7: one Philox evaluation of the four blocks
+ * (i0 >> 2) .. (i0 >> 2) + 3, vectorized across the blocks; bit-identical to
+ * dropout_words (common.cl) block by block. */
+inline float8 att_factors8(ulong i0, const struct att_drop *d) {
+    if (!d->on) return 1.0f;
+    ulong q0 = i0 >> 2;
+    uint4 c0 = (uint4)((uint)q0) + (uint4)(0, 1, 2, 3), c1 = (uint4)(d->site), c2 = (uint4)((uint)d->step),
+          c3 = (uint4)((uint)(d->step >> 32));
+    uint k0 = (uint)d->seed, k1 = (uint)(d->seed >> 32);
+    for (int round = 0; round < 10; ++round) {
+        /* one 64-bit product gives both halves, as in philox4x32_10 */
+        ulong4 p0 = convert_ulong4(c0) * (ulong)PHILOX_M0, p1 = convert_ulong4(c2) * (ulong)PHILOX_M1;
+        c0 = convert_uint4(p1 >> 32) ^ c1 ^ (uint4)(k0);
+        c1 = convert_uint4(p1);
+        c2 = convert_uint4(p0 >> 32) ^ c3 ^ (uint4)(k1);
+        c3 = convert_uint4(p0);
+        k0 += PHILOX_W0;
+        k1 += PHILOX_W1;
+    }
+    /* element order: block m's words x, y, z, w are elements 4m .. 4m+3 */
+    uint16 e = (uint16)(c0.s0, c1.s0, c2.s0, c3.s0, c0.s1, c1.s1, c2.s1, c3.s1, c0.s2, c1.s2, c2.s2, c3.s2, c0.s3,
+                        c1.s3, c2.s3, c3.s3);
+    uint8 w = shuffle(e, (uint8)(0, 1, 2, 3, 4, 5, 6, 7) + (uint8)((uint)(i0 & 3)));
+    return select((float8)0.0f, (float8)(d->keep), w >= (uint8)(d->thr));
+}
+
+/* Global sizes (T, B*H), local (lt, 1): every group's rows share (b, head). loc holds
+ * KT and VT (h * S8 floats each) and the dropped probabilities of the group's rows (lt * S8). */
 __kernel void attention_fwd_local(__global float *out, ulong out_off, __global float *probs, ulong probs_off,
                                   __global const float *q, ulong q_off, __global const float *k, ulong k_off,
                                   __global const float *v, ulong v_off, ulong T, ulong S, ulong H, ulong h, ulong ld_q,
                                   ulong ld_k, ulong ld_v, ulong ld_out, float scale, uint causal, uint drop_on,
-                                  ulong seed, uint site, ulong step, uint thr, float keep, __local float *kt) {
+                                  ulong seed, uint site, ulong step, uint thr, float keep, __local float *loc) {
     ulong t = get_global_id(0), bh = get_group_id(1), b = bh / H, hd = bh % H;
     uint hn = (uint)h, Sn = (uint)S, S8 = (Sn + 7) & ~7u;
+    __local float *kt = loc, *vt = loc + hn * S8, *pd = vt + hn * S8 + get_local_id(0) * S8;
     att_load_transposed(kt, VIEW(k) + b * S * ld_k + hd * h, ld_k, Sn, S8, hn);
+    att_load_transposed(vt, VIEW(v) + b * S * ld_v + hd * h, ld_v, Sn, S8, hn);
     barrier(CLK_LOCAL_MEM_FENCE);
     if (t >= T) return;
     struct att_drop dr = {drop_on, site, thr, seed, step, keep};
     uint valid = causal && t + 1 < S ? (uint)(t + 1) : Sn;
     __global const float *qr = VIEW(q) + (b * T + t) * ld_q + hd * h;
-    __global const float *vb = VIEW(v) + b * S * ld_v + hd * h;
     ulong row0 = (bh * T + t) * S;
     __global float *p = VIEW(probs) + row0;
     const int8 lane = (int8)(0, 1, 2, 3, 4, 5, 6, 7);
@@ -279,42 +307,37 @@ __kernel void attention_fwd_local(__global float *out, ulong out_off, __global f
         float8 s8 = 0.0f;
         for (uint c = 0; c < hn; ++c) s8 = fma((float8)(qr[c]), vload8(0, kt + c * S8 + j0), s8);
         uint n = att_lanes(j0, valid);
-        att_gstore8(p + j0, n, s8);
+        vstore8(s8, 0, pd + j0);
         m8 = fmax(m8, select((float8)(-INFINITY), scale * s8, lane < (int8)((int)n)));
     }
     float mx = att_hmax8(m8);
     float8 sum8 = 0.0f;
     for (uint j0 = 0; j0 < valid; j0 += 8) {
         uint n = att_lanes(j0, valid);
-        float8 e = exp(scale * att_gload8(p + j0, n, 0.0f) - mx);
-        e = select((float8)0.0f, e, lane < (int8)((int)n));
+        float8 e = select((float8)0.0f, exp(scale * vload8(0, pd + j0) - mx), lane < (int8)((int)n));
         sum8 += e;
-        att_gstore8(p + j0, n, e);
+        vstore8(e, 0, pd + j0);
     }
     float inv = 1.0f / att_hsum8(sum8);
-    for (uint j0 = 0; j0 < valid; j0 += 8) {
-        uint n = att_lanes(j0, valid);
-        att_gstore8(p + j0, n, att_gload8(p + j0, n, 0.0f) * inv);
+    /* P to probs, drop(P) kept locally; masked lanes and keys are exactly 0 */
+    for (uint j0 = 0; j0 < S8; j0 += 8) {
+        float8 p8 = j0 < valid ? vload8(0, pd + j0) * inv : 0.0f;
+        att_gstore8(p + j0, min(Sn - j0, 8u), p8);
+        vstore8(p8 * att_factors8(row0 + j0, &dr), 0, pd + j0);
     }
-    for (uint j = valid; j < Sn; ++j) p[j] = 0.0f; /* masked: exactly 0 */
 
     __global float *o = VIEW(out) + (b * T + t) * ld_out + hd * h;
-    for (uint g0 = 0; g0 < hn; g0 += ATT_GROUP) {
-        uint w = min(hn - g0, ATT_GROUP);
-        struct att_acc acc;
-        att_acc_zero(&acc);
-        ulong blk = ~(ulong)0;
-        uint4 words = 0;
-        for (uint j = 0; j < valid; ++j) {
-            float pj = p[j] * att_factor_cached(row0 + j, &blk, &words, &dr);
-            att_acc_axpy(&acc, pj, vb + j * ld_v + g0, w);
-        }
-        att_acc_put(o + g0, w, &acc, false);
+    for (uint c = 0; c < hn; ++c) {
+        float8 acc = 0.0f;
+        for (uint j0 = 0; j0 < valid; j0 += 8) acc = fma(vload8(0, pd + j0), vload8(0, vt + c * S8 + j0), acc);
+        o[c] = att_hsum8(acc);
     }
 }
 
-/* Global sizes (lt, B*H), local (lt, 1): one work-group per (b, head). loc holds
- * h*S8 (VT) + T*S8 (dS) + T (D) floats, then T*W mask words. */
+/* Global sizes (lt, B*H), local (lt, 1): one work-group per (b, head). loc holds, with
+ * S8, T8 = S, T rounded up to 8: KT, VT (h * S8 each), dOT, QT (h * T8 each), the
+ * transposed dropped probabilities PdT and score gradients dST (S * T8 each), and one
+ * row buffer (S8) per work-item. */
 __kernel void attention_bwd_local(__global float *dq, ulong dq_off, __global float *dk, ulong dk_off,
                                   __global float *dv, ulong dv_off, __global const float *dout, ulong dout_off,
                                   __global const float *probs, ulong probs_off, __global const float *q, ulong q_off,
@@ -324,81 +347,73 @@ __kernel void attention_bwd_local(__global float *dq, ulong dq_off, __global flo
                                   float keep, __local float *loc) {
     ulong bh = get_group_id(1), b = bh / H, hd = bh % H;
     uint lid = (uint)get_local_id(0), ls = (uint)get_local_size(0), hn = (uint)h, Tn = (uint)T, Sn = (uint)S;
-    uint S8 = (Sn + 7) & ~7u, W = (Sn + 31) / 32;
+    uint S8 = (Sn + 7) & ~7u, T8 = (Tn + 7) & ~7u;
     struct att_drop dr = {drop_on, site, thr, seed, step, keep};
-    __local float *vt = loc, *ds = loc + hn * S8, *dsum = ds + Tn * S8;
-    __local uint *bits = (__local uint *)(dsum + Tn);
+    __local float *kt = loc, *vt = kt + hn * S8, *got = vt + hn * S8, *qt = got + hn * T8;
+    __local float *pdt = qt + hn * T8, *dst = pdt + Sn * T8, *row = dst + Sn * T8 + lid * S8;
     __global const float *qb = VIEW(q) + b * T * ld_q + hd * h, *gob = VIEW(dout) + b * T * ld_out + hd * h;
-    __global const float *kb = VIEW(k) + b * S * ld_k + hd * h, *vb = VIEW(v) + b * S * ld_v + hd * h;
     __global float *dqb = VIEW(dq) + b * T * ld_q + hd * h;
     __global float *dkb = VIEW(dk) + b * S * ld_k + hd * h, *dvb = VIEW(dv) + b * S * ld_v + hd * h;
     __global const float *pb = VIEW(probs) + bh * T * S;
     const int8 lane = (int8)(0, 1, 2, 3, 4, 5, 6, 7);
-    att_load_transposed(vt, vb, ld_v, Sn, S8, hn);
+    att_load_transposed(kt, VIEW(k) + b * S * ld_k + hd * h, ld_k, Sn, S8, hn);
+    att_load_transposed(vt, VIEW(v) + b * S * ld_v + hd * h, ld_v, Sn, S8, hn);
+    att_load_transposed(got, gob, ld_out, Tn, T8, hn);
+    att_load_transposed(qt, qb, ld_q, Tn, T8, hn);
+    for (uint idx = lid; idx < 2 * Sn * T8; idx += ls) pdt[idx] = 0.0f; /* masked and padding entries */
     barrier(CLK_LOCAL_MEM_FENCE);
 
-    /* query rows: x_tj = f_tj (dO_t . v_j) into ds, D_t = sum_j P_tj x_tj, then
-     * dS_tj = scale P_tj (x_tj - D_t) in place, and dQ_t += sum_j dS_tj k_j */
+    /* query rows: x_tj = f_tj (dO_t . v_j), D_t = sum_j P_tj x_tj, dS_tj = scale P_tj (x_tj - D_t),
+     * dQ_t += sum_j dS_tj k_j; drop(P) and dS go to PdT and dST for the key phase */
     for (uint t = lid; t < Tn; t += ls) {
         uint valid = causal && t + 1 < Sn ? t + 1 : Sn;
-        __global const float *go = gob + t * ld_out, *p = pb + t * S;
-        __local float *dst = ds + t * S8;
-        ulong row0 = (bh * T + t) * S, blk = ~(ulong)0;
-        uint4 words = 0;
-        uint word = 0;
+        __global const float *p = pb + t * S;
+        ulong row0 = (bh * T + t) * S;
         float8 d8 = 0.0f;
         for (uint j0 = 0; j0 < valid; j0 += 8) {
             float8 x8 = 0.0f;
-            for (uint c = 0; c < hn; ++c) x8 = fma((float8)(go[c]), vload8(0, vt + c * S8 + j0), x8);
+            for (uint c = 0; c < hn; ++c) x8 = fma((float8)(got[c * T8 + t]), vload8(0, vt + c * S8 + j0), x8);
             uint n = att_lanes(j0, valid);
-            if (drop_on) {
-                float f[8];
-                for (uint l = 0; l < 8; ++l) {
-                    f[l] = l < n ? att_factor_cached(row0 + j0 + l, &blk, &words, &dr) : 0.0f;
-                    word |= (uint)(f[l] != 0.0f) << ((j0 + l) & 31);
-                }
-                x8 *= vload8(0, f);
-                if (((j0 + 8) & 31) == 0 || j0 + 8 >= valid) {
-                    bits[t * W + (j0 >> 5)] = word;
-                    word = 0;
-                }
-            }
-            vstore8(x8, 0, dst + j0);
-            d8 = fma(att_gload8(p + j0, n, 0.0f), select((float8)0.0f, x8, lane < (int8)((int)n)), d8);
+            float8 f8 = att_factors8(row0 + j0, &dr), p8 = att_gload8(p + j0, n, 0.0f);
+            x8 *= f8;
+            vstore8(x8, 0, row + j0);
+            d8 = fma(p8, x8, d8);
+            float pd[8];
+            vstore8(p8 * f8, 0, pd);
+            for (uint l = 0; l < n; ++l) pdt[(j0 + l) * T8 + t] = pd[l];
         }
         float D = att_hsum8(d8);
-        dsum[t] = D;
         for (uint j0 = 0; j0 < valid; j0 += 8) {
             uint n = att_lanes(j0, valid);
-            float8 s8 = scale * att_gload8(p + j0, n, 0.0f) * (vload8(0, dst + j0) - D);
-            vstore8(select((float8)0.0f, s8, lane < (int8)((int)n)), 0, dst + j0);
+            float8 s8 = scale * att_gload8(p + j0, n, 0.0f) * (vload8(0, row + j0) - D);
+            s8 = select((float8)0.0f, s8, lane < (int8)((int)n));
+            vstore8(s8, 0, row + j0);
+            float sv[8];
+            vstore8(s8, 0, sv);
+            for (uint l = 0; l < n; ++l) dst[(j0 + l) * T8 + t] = sv[l];
         }
-        for (uint g0 = 0; g0 < hn; g0 += ATT_GROUP) {
-            uint w = min(hn - g0, ATT_GROUP);
-            struct att_acc acc;
-            att_acc_zero(&acc);
-            for (uint j = 0; j < valid; ++j) att_acc_axpy(&acc, dst[j], kb + j * ld_k + g0, w);
-            att_acc_put(dqb + t * ld_q + g0, w, &acc, true);
+        __global float *gq = dqb + t * ld_q;
+        for (uint c = 0; c < hn; ++c) {
+            float8 acc = 0.0f;
+            for (uint j0 = 0; j0 < valid; j0 += 8) acc = fma(vload8(0, row + j0), vload8(0, kt + c * S8 + j0), acc);
+            gq[c] += att_hsum8(acc);
         }
     }
     barrier(CLK_LOCAL_MEM_FENCE);
 
-    /* key rows: dV_j += sum_t drop(P)_tj dO_t, dK_j += sum_t dS_tj q_t (causal: P_tj = 0 for t < j) */
+    /* key rows: dV_j += sum_t drop(P)_tj dO_t, dK_j += sum_t dS_tj q_t (causal: zero for t < j) */
     for (uint j = lid; j < Sn; j += ls) {
-        uint t0 = causal ? j : 0, wj = j >> 5, bj = j & 31;
-        for (uint g0 = 0; g0 < hn; g0 += ATT_GROUP) {
-            uint w = min(hn - g0, ATT_GROUP);
-            struct att_acc av, ak;
-            att_acc_zero(&av);
-            att_acc_zero(&ak);
-            for (uint t = t0; t < Tn; ++t) {
-                float pf = pb[t * S + j];
-                if (drop_on) pf = (bits[t * W + wj] >> bj) & 1u ? pf * keep : 0.0f;
-                att_acc_axpy(&av, pf, gob + t * ld_out + g0, w);
-                att_acc_axpy(&ak, ds[t * S8 + j], qb + t * ld_q + g0, w);
+        uint t0 = causal ? j & ~7u : 0;
+        __local const float *pj = pdt + j * T8, *sj = dst + j * T8;
+        __global float *gv = dvb + j * ld_v, *gk = dkb + j * ld_k;
+        for (uint c = 0; c < hn; ++c) {
+            float8 av = 0.0f, ak = 0.0f;
+            for (uint t = t0; t < T8; t += 8) {
+                av = fma(vload8(0, pj + t), vload8(0, got + c * T8 + t), av);
+                ak = fma(vload8(0, sj + t), vload8(0, qt + c * T8 + t), ak);
             }
-            att_acc_put(dvb + j * ld_v + g0, w, &av, true);
-            att_acc_put(dkb + j * ld_k + g0, w, &ak, true);
+            gv[c] += att_hsum8(av);
+            gk[c] += att_hsum8(ak);
         }
     }
 }

@@ -33,25 +33,32 @@ static dc_status local_mem_size(struct cl_backend *cb, size_t *out) {
     return DC_OK;
 }
 
-/* Local memory of the *_local kernels (see cl/attention.cl). */
+/* Local memory of the *_local kernels (see cl/attention.cl), lt work-items per group. */
 static size_t round8(size_t n) { return (n + 7) / 8 * 8; }
-static size_t fwd_local_bytes(const struct dc_attention *a) { return a->d / a->H * round8(a->S) * sizeof(cl_float); }
-static size_t bwd_local_bytes(const struct dc_attention *a) {
-    size_t S8 = round8(a->S), words = (a->S + 31) / 32;
-    return (a->d / a->H * S8 + a->T * S8 + a->T + a->T * words) * sizeof(cl_float);
+static size_t fwd_local_bytes(const struct dc_attention *a, size_t lt) {
+    return (2 * (a->d / a->H) + lt) * round8(a->S) * sizeof(cl_float);
+}
+static size_t bwd_local_bytes(const struct dc_attention *a, size_t lt) {
+    size_t S8 = round8(a->S), T8 = round8(a->T), h = a->d / a->H;
+    return (2 * h * S8 + 2 * h * T8 + 2 * a->S * T8 + lt * S8) * sizeof(cl_float);
 }
 
 dc_status cl_attention_fwd(struct dc_backend *be, dc_view out, dc_view probs, dc_view q, dc_view k, dc_view v,
                            const struct dc_attention *a) {
     struct cl_backend *cb = cl_of(be);
-    size_t local_mem, need = fwd_local_bytes(a);
+    size_t local_mem, lt;
     dc_status st = local_mem_size(cb, &local_mem);
+    if (st == DC_OK) st = group_size(cb, CLK_attention_fwd_local, a->T, &lt);
     if (st != DC_OK) return st;
-    /* the transposed key block in local memory when it fits, else keys straight from global memory */
-    enum cl_kernel_id id = need <= local_mem ? CLK_attention_fwd_local : CLK_attention_fwd;
-    size_t lt;
-    st = group_size(cb, id, a->T, &lt);
-    if (st != DC_OK) return st;
+    size_t need = fwd_local_bytes(a, lt);
+    /* keys, values and the rows' dropped probabilities in local memory when they fit,
+     * else everything straight from global memory */
+    enum cl_kernel_id id = CLK_attention_fwd_local;
+    if (need > local_mem) {
+        id = CLK_attention_fwd;
+        st = group_size(cb, id, a->T, &lt);
+        if (st != DC_OK) return st;
+    }
     size_t global[2] = {a->T, a->B * a->H}, local[2] = {lt, 1};
     struct cl_arg args[] = {CLA_VIEW(out), CLA_VIEW(probs),   CLA_VIEW(q),     CLA_VIEW(k),
                             CLA_VIEW(v),   ATTENTION_ARGS(a), CLA_LOCAL(need)};
@@ -63,9 +70,11 @@ dc_status cl_attention_fwd(struct dc_backend *be, dc_view out, dc_view probs, dc
 dc_status cl_attention_bwd(struct dc_backend *be, dc_view dq, dc_view dk, dc_view dv, dc_view dout, dc_view probs,
                            dc_view q, dc_view k, dc_view v, const struct dc_attention *a) {
     struct cl_backend *cb = cl_of(be);
-    size_t local_mem, need = bwd_local_bytes(a);
+    size_t local_mem, lt;
     dc_status st = local_mem_size(cb, &local_mem);
+    if (st == DC_OK) st = group_size(cb, CLK_attention_bwd_local, a->T > a->S ? a->T : a->S, &lt);
     if (st != DC_OK) return st;
+    size_t need = bwd_local_bytes(a, lt);
     enum cl_kernel_id id = CLK_attention_bwd_local;
     if (need > local_mem) {
         /* the global-memory kernel keeps only D_t (T floats) locally */
@@ -76,10 +85,9 @@ dc_status cl_attention_bwd(struct dc_backend *be, dc_view dq, dc_view dk, dc_vie
                                 "%s: attention_bwd needs %zu bytes of local memory for T=%zu query rows, the device "
                                 "has %zu",
                                 be->device_name, need, a->T, local_mem);
+        st = group_size(cb, id, a->T > a->S ? a->T : a->S, &lt);
+        if (st != DC_OK) return st;
     }
-    size_t lt;
-    st = group_size(cb, id, a->T > a->S ? a->T : a->S, &lt);
-    if (st != DC_OK) return st;
     size_t global[2] = {lt, a->B * a->H}, local[2] = {lt, 1};
     struct cl_arg args[] = {CLA_VIEW(dq), CLA_VIEW(dk), CLA_VIEW(dv),      CLA_VIEW(dout), CLA_VIEW(probs),
                             CLA_VIEW(q),  CLA_VIEW(k),  CLA_VIEW(v),       ATTENTION_ARGS(a), CLA_LOCAL(need)};
