@@ -2,7 +2,9 @@
  * H 1/2/8, h 1/3/8 (plus 12 and 40: a partial float8 block and a head wider than one
  * pass of the kernel), causal on and off, dropout 0 and 0.3, and row strides wider than
  * d (q, k, v as column blocks of a packed projection). Bench shapes are the MOSI
- * transformer's: cross-modal (T 50, S 100) and causal self-attention (T = S = 50). */
+ * transformer's: cross-modal (T 50, S 100), with and without dropout, and causal
+ * self-attention (T = S = 50). The last two test shapes need more local memory than
+ * PoCL's CPU device has (1 MiB), so there the global-memory fallback kernels run. */
 #include "bench/op_cases.h"
 
 #include <math.h>
@@ -85,6 +87,8 @@ void dc_cases_attention(struct dc_case_list *l, bool bench) {
         {3, 7, 7, 8, 3, true, 0.3f, 0},    {1, 33, 33, 1, 8, true, 0.3f, 0},  {3, 33, 33, 2, 12, true, 0.0f, 2},
         {1, 1, 65, 8, 3, false, 0.3f, 0},  {3, 33, 1, 1, 8, false, 0.3f, 0},  {1, 7, 5, 2, 40, false, 0.3f, 1},
         {1, 65, 65, 1, 3, true, 0.3f, 0},  {3, 7, 33, 8, 8, true, 0.0f, 16},
+        /* tiles beyond PoCL's 1 MiB of local memory: the global-memory kernels */
+        {1, 3, 4000, 1, 40, false, 0.3f, 0}, {1, 400, 400, 1, 3, true, 0.3f, 0},
     };
     static const struct attention_shape bench_s[] = {
         {32, 50, 100, 8, 8, false, 0.1f, 0},
