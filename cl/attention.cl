@@ -255,30 +255,47 @@ inline void att_load_transposed(__local float *dst, __global const float *src, u
     }
 }
 
-/* The dropout factors of elements i0 .. i0+7: one Philox evaluation of the four blocks
- * (i0 >> 2) .. (i0 >> 2) + 3, vectorized across the blocks; bit-identical to
- * dropout_words (common.cl) block by block. */
-inline float8 att_factors8(ulong i0, const struct att_drop *d) {
-    if (!d->on) return 1.0f;
-    ulong q0 = i0 >> 2;
-    uint4 c0 = (uint4)((uint)q0) + (uint4)(0, 1, 2, 3), c1 = (uint4)(d->site), c2 = (uint4)((uint)d->step),
-          c3 = (uint4)((uint)(d->step >> 32));
-    uint k0 = (uint)d->seed, k1 = (uint)(d->seed >> 32);
-    for (int round = 0; round < 10; ++round) {
-        /* one 64-bit product gives both halves, as in philox4x32_10 */
-        ulong4 p0 = convert_ulong4(c0) * (ulong)PHILOX_M0, p1 = convert_ulong4(c2) * (ulong)PHILOX_M1;
-        c0 = convert_uint4(p1 >> 32) ^ c1 ^ (uint4)(k0);
-        c1 = convert_uint4(p1);
-        c2 = convert_uint4(p0 >> 32) ^ c3 ^ (uint4)(k1);
-        c3 = convert_uint4(p0);
-        k0 += PHILOX_W0;
-        k1 += PHILOX_W1;
+/* Floats of a row factor buffer (att_row_factors) for rows of up to S8 keys. */
+#define ATT_FR_EXTRA 48u
+
+/* fr[j + (row0 & 3)] = dropout factor of element row0 + j, for j < n: the Philox blocks
+ * (row0 >> 2) .. ((row0 + n - 1) >> 2), eight at a time with one vectorised evaluation
+ * (bit-identical to dropout_words block by block), each block's four words stored as
+ * consecutive factors. fr must hold n + ATT_FR_EXTRA floats. */
+inline void att_row_factors(__local float *fr, ulong row0, uint n, const struct att_drop *d) {
+    ulong q0 = row0 >> 2;
+    uint nb = (uint)(((row0 + n - 1) >> 2) - q0 + 1);
+    for (uint m0 = 0; m0 < nb; m0 += 8) {
+        uint8 c0 = (uint8)((uint)(q0 + m0)) + (uint8)(0, 1, 2, 3, 4, 5, 6, 7), c1 = (uint8)(d->site),
+              c2 = (uint8)((uint)d->step), c3 = (uint8)((uint)(d->step >> 32));
+        uint k0 = (uint)d->seed, k1 = (uint)(d->seed >> 32);
+        for (int round = 0; round < 10; ++round) {
+            ulong8 p0 = convert_ulong8(c0) * (ulong)PHILOX_M0, p1 = convert_ulong8(c2) * (ulong)PHILOX_M1;
+            c0 = convert_uint8(p1 >> 32) ^ c1 ^ (uint8)(k0);
+            c1 = convert_uint8(p1);
+            c2 = convert_uint8(p0 >> 32) ^ c3 ^ (uint8)(k1);
+            c3 = convert_uint8(p0);
+            k0 += PHILOX_W0;
+            k1 += PHILOX_W1;
+        }
+        float8 f0 = select((float8)0.0f, (float8)(d->keep), c0 >= (uint8)(d->thr));
+        float8 f1 = select((float8)0.0f, (float8)(d->keep), c1 >= (uint8)(d->thr));
+        float8 f2 = select((float8)0.0f, (float8)(d->keep), c2 >= (uint8)(d->thr));
+        float8 f3 = select((float8)0.0f, (float8)(d->keep), c3 >= (uint8)(d->thr));
+        vstore16((float16)(f0.s0, f1.s0, f2.s0, f3.s0, f0.s1, f1.s1, f2.s1, f3.s1, f0.s2, f1.s2, f2.s2, f3.s2, f0.s3,
+                           f1.s3, f2.s3, f3.s3),
+                 0, fr + 4 * m0);
+        vstore16((float16)(f0.s4, f1.s4, f2.s4, f3.s4, f0.s5, f1.s5, f2.s5, f3.s5, f0.s6, f1.s6, f2.s6, f3.s6, f0.s7,
+                           f1.s7, f2.s7, f3.s7),
+                 0, fr + 4 * m0 + 16);
     }
-    /* element order: block m's words x, y, z, w are elements 4m .. 4m+3 */
-    uint16 e = (uint16)(c0.s0, c1.s0, c2.s0, c3.s0, c0.s1, c1.s1, c2.s1, c3.s1, c0.s2, c1.s2, c2.s2, c3.s2, c0.s3,
-                        c1.s3, c2.s3, c3.s3);
-    uint8 w = shuffle(e, (uint8)(0, 1, 2, 3, 4, 5, 6, 7) + (uint8)((uint)(i0 & 3)));
-    return select((float8)0.0f, (float8)(d->keep), w >= (uint8)(d->thr));
+}
+
+/* Factors of keys j0 .. j0+7 from a row factor buffer, lanes >= n exactly 0. */
+inline float8 att_fr8(__local const float *fr, ulong row0, uint j0, uint n, const struct att_drop *d) {
+    if (!d->on) return 1.0f;
+    return select((float8)0.0f, vload8(0, fr + j0 + (uint)(row0 & 3)),
+                  (int8)(0, 1, 2, 3, 4, 5, 6, 7) < (int8)((int)n));
 }
 
 /* Global sizes (T, B*H), local (lt, 1): every group's rows share (b, head). loc holds
@@ -291,6 +308,7 @@ __kernel void attention_fwd_local(__global float *out, ulong out_off, __global f
     ulong t = get_global_id(0), bh = get_group_id(1), b = bh / H, hd = bh % H;
     uint hn = (uint)h, Sn = (uint)S, S8 = (Sn + 7) & ~7u;
     __local float *kt = loc, *vt = loc + hn * S8, *pd = vt + hn * S8 + get_local_id(0) * S8;
+    __local float *fr = vt + hn * S8 + get_local_size(0) * S8 + get_local_id(0) * (S8 + ATT_FR_EXTRA);
     att_load_transposed(kt, VIEW(k) + b * S * ld_k + hd * h, ld_k, Sn, S8, hn);
     att_load_transposed(vt, VIEW(v) + b * S * ld_v + hd * h, ld_v, Sn, S8, hn);
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -320,10 +338,11 @@ __kernel void attention_fwd_local(__global float *out, ulong out_off, __global f
     }
     float inv = 1.0f / att_hsum8(sum8);
     /* P to probs, drop(P) kept locally; masked lanes and keys are exactly 0 */
+    if (drop_on) att_row_factors(fr, row0, valid, &dr);
     for (uint j0 = 0; j0 < S8; j0 += 8) {
         float8 p8 = j0 < valid ? vload8(0, pd + j0) * inv : 0.0f;
         att_gstore8(p + j0, min(Sn - j0, 8u), p8);
-        vstore8(p8 * att_factors8(row0 + j0, &dr), 0, pd + j0);
+        if (j0 < valid) vstore8(p8 * att_fr8(fr, row0, j0, att_lanes(j0, valid), &dr), 0, pd + j0);
     }
 
     __global float *o = VIEW(out) + (b * T + t) * ld_out + hd * h;
@@ -351,6 +370,7 @@ __kernel void attention_bwd_local(__global float *dq, ulong dq_off, __global flo
     struct att_drop dr = {drop_on, site, thr, seed, step, keep};
     __local float *kt = loc, *vt = kt + hn * S8, *got = vt + hn * S8, *qt = got + hn * T8;
     __local float *pdt = qt + hn * T8, *dst = pdt + Sn * T8, *row = dst + Sn * T8 + lid * S8;
+    __local float *fr = dst + Sn * T8 + ls * S8 + lid * (S8 + ATT_FR_EXTRA);
     __global const float *qb = VIEW(q) + b * T * ld_q + hd * h, *gob = VIEW(dout) + b * T * ld_out + hd * h;
     __global float *dqb = VIEW(dq) + b * T * ld_q + hd * h;
     __global float *dkb = VIEW(dk) + b * S * ld_k + hd * h, *dvb = VIEW(dv) + b * S * ld_v + hd * h;
@@ -360,7 +380,7 @@ __kernel void attention_bwd_local(__global float *dq, ulong dq_off, __global flo
     att_load_transposed(vt, VIEW(v) + b * S * ld_v + hd * h, ld_v, Sn, S8, hn);
     att_load_transposed(got, gob, ld_out, Tn, T8, hn);
     att_load_transposed(qt, qb, ld_q, Tn, T8, hn);
-    for (uint idx = lid; idx < 2 * Sn * T8; idx += ls) pdt[idx] = 0.0f; /* masked and padding entries */
+    for (uint idx = 8 * lid; idx < 2 * Sn * T8; idx += 8 * ls) vstore8(0.0f, 0, pdt + idx); /* masked, padding */
     barrier(CLK_LOCAL_MEM_FENCE);
 
     /* query rows: x_tj = f_tj (dO_t . v_j), D_t = sum_j P_tj x_tj, dS_tj = scale P_tj (x_tj - D_t),
@@ -370,11 +390,12 @@ __kernel void attention_bwd_local(__global float *dq, ulong dq_off, __global flo
         __global const float *p = pb + t * S;
         ulong row0 = (bh * T + t) * S;
         float8 d8 = 0.0f;
+        if (drop_on) att_row_factors(fr, row0, valid, &dr);
         for (uint j0 = 0; j0 < valid; j0 += 8) {
             float8 x8 = 0.0f;
             for (uint c = 0; c < hn; ++c) x8 = fma((float8)(got[c * T8 + t]), vload8(0, vt + c * S8 + j0), x8);
             uint n = att_lanes(j0, valid);
-            float8 f8 = att_factors8(row0 + j0, &dr), p8 = att_gload8(p + j0, n, 0.0f);
+            float8 f8 = att_fr8(fr, row0, j0, n, &dr), p8 = att_gload8(p + j0, n, 0.0f);
             x8 *= f8;
             vstore8(x8, 0, row + j0);
             d8 = fma(p8, x8, d8);

@@ -32,8 +32,8 @@
  *    LN_attn's mean/rstd and output y1, h = relu(fc1(y1)) (the relu output), r2 =
  *    y1 + resdrop(fc2(...)), LN_final's mean/rstd. The output of the last layer goes to
  *    `out` only; layer l's output is layer l+1's saved input.
- *  - work: scratch of the forward and the backward (drop(P) and drop(h) are recomputed
- *    there rather than stored). */
+ *  - work: scratch of the forward and the backward (drop(h) is recomputed there rather
+ *    than stored; the attention ops regenerate drop(P)'s mask themselves). */
 #include "model/transformer.h"
 
 #include <math.h>
@@ -53,7 +53,7 @@ enum { SITE_ATTN = 0, SITE_RES1 = 1, SITE_RELU = 2, SITE_RES2 = 3 };
     } while (0)
 
 struct tf_layer_tape {
-    dc_view x, q, k, v, p, ctx; /* q, k, v: column blocks of one packed buffer (see tf_ld) */
+    dc_view x, q, k, v, p, ctx; /* q, k, v: column blocks of packed buffers (tf_ld_q) */
     dc_view r1, mean1, rstd1, y1;
     dc_view h;
     dc_view r2, mean2, rstd2;

@@ -35,12 +35,13 @@ static dc_status local_mem_size(struct cl_backend *cb, size_t *out) {
 
 /* Local memory of the *_local kernels (see cl/attention.cl), lt work-items per group. */
 static size_t round8(size_t n) { return (n + 7) / 8 * 8; }
+#define ATT_FR_EXTRA 48 /* as in cl/attention.cl: a row's dropout factors take S8 + 48 floats */
 static size_t fwd_local_bytes(const struct dc_attention *a, size_t lt) {
-    return (2 * (a->d / a->H) + lt) * round8(a->S) * sizeof(cl_float);
+    return ((2 * (a->d / a->H) + lt) * round8(a->S) + lt * (round8(a->S) + ATT_FR_EXTRA)) * sizeof(cl_float);
 }
 static size_t bwd_local_bytes(const struct dc_attention *a, size_t lt) {
     size_t S8 = round8(a->S), T8 = round8(a->T), h = a->d / a->H;
-    return (2 * h * S8 + 2 * h * T8 + 2 * a->S * T8 + lt * S8) * sizeof(cl_float);
+    return (2 * h * S8 + 2 * h * T8 + 2 * a->S * T8 + lt * S8 + lt * (S8 + ATT_FR_EXTRA)) * sizeof(cl_float);
 }
 
 dc_status cl_attention_fwd(struct dc_backend *be, dc_view out, dc_view probs, dc_view q, dc_view k, dc_view v,
