@@ -29,17 +29,20 @@
  * Tape: two device allocations made by dc_tf_tape_create, never in the forward:
  *  - saved (read by the backward): K0, V0 and per layer its input x, q, k, v, the softmax
  *    output P (before dropout), the head-concatenated context, r1 = x + resdrop(attn),
- *    LN_attn's mean/rstd and output y1, h = relu(fc1(y1)) (the relu output), r2 =
- *    y1 + resdrop(fc2(...)), LN_final's mean/rstd. The output of the last layer goes to
- *    `out` only; layer l's output is layer l+1's saved input.
- *  - work: scratch of the forward and the backward (drop(h) is recomputed there rather
- *    than stored; the attention ops regenerate drop(P)'s mask themselves). */
+ *    LN_attn's mean/rstd and output y1, h = relu(fc1(y1)) (the relu output), hd =
+ *    reludrop(h) (only in a tape made with relu dropout: storing it spares the backward
+ *    two Philox passes over (N, F), since hd > 0 exactly where both relu and dropout pass
+ *    the gradient), r2 = y1 + resdrop(fc2(...)), LN_final's mean/rstd. The output of the
+ *    last layer goes to `out` only; layer l's output is layer l+1's saved input.
+ *  - work: scratch of the forward and the backward (the attention ops regenerate
+ *    drop(P)'s mask themselves). */
 #include "model/transformer.h"
 
 #include <math.h>
 #include <stdlib.h>
 
 #include "core/assert.h"
+#include "core/rng.h"
 
 #define TF_ALIGN 64 /* floats: every tape view starts on a 256-byte boundary */
 #define TF_SITES_PER_LAYER 16
@@ -55,7 +58,7 @@ enum { SITE_ATTN = 0, SITE_RES1 = 1, SITE_RELU = 2, SITE_RES2 = 3 };
 struct tf_layer_tape {
     dc_view x, q, k, v, p, ctx; /* q, k, v: column blocks of packed buffers (tf_ld_q) */
     dc_view r1, mean1, rstd1, y1;
-    dc_view h;
+    dc_view h, hd; /* hd: empty unless the tape was made with relu dropout */
     dc_view r2, mean2, rstd2;
 };
 
@@ -67,13 +70,12 @@ struct dc_tf_tape {
     struct tf_layer_tape *lay; /* cfg.layers entries */
     /* work */
     dc_view lin;               /* (N, d): attention / fc2 output in the forward */
-    dc_view hf;                /* (N, F): drop(h) */
     dc_view g, gx;             /* (N, d): gradient of a layer's output / input */
     dc_view dr, dy1, dproj;    /* (N, d) */
     dc_view dctx;              /* (N, d) */
     dc_view dq, dk, dv;        /* packed like q, k, v */
     dc_view dk0, dv0;          /* (B*Tk, d) */
-    dc_view dhf, dh, dz;       /* (N, F) */
+    dc_view dhf, dz;           /* (N, F) */
 };
 
 /* ---- small helpers ---- */
@@ -187,12 +189,12 @@ static void tape_layout(struct dc_tf_tape *t, struct dc_mem *saved, struct dc_me
         lt->rstd1 = take(&sv, N);
         lt->y1 = take(&sv, N * d);
         lt->h = take(&sv, N * F);
+        lt->hd = take(&sv, c->relu_dropout > 0.0f ? N * F : 0);
         lt->r2 = take(&sv, N * d);
         lt->mean2 = take(&sv, N);
         lt->rstd2 = take(&sv, N);
     }
     t->lin = take(&wk, N * d);
-    t->hf = take(&wk, N * F);
     t->g = take(&wk, N * d);
     t->gx = take(&wk, N * d);
     t->dr = take(&wk, N * d);
@@ -203,7 +205,6 @@ static void tape_layout(struct dc_tf_tape *t, struct dc_mem *saved, struct dc_me
     t->dk0 = take(&wk, BK * d);
     t->dv0 = take(&wk, BK * d);
     t->dhf = take(&wk, N * F);
-    t->dh = take(&wk, N * F);
     t->dz = take(&wk, N * F);
     *n_saved = sv.next;
     *n_work = wk.next;
@@ -284,6 +285,9 @@ static dc_status check_shapes(struct dc_backend *be, const struct dc_tf_tape *t,
                             "tape's (B=%zu Tq=%zu Tk=%zu d=%zu heads=%zu layers=%zu)",
                             c->B, c->Tq, c->Tk, c->d, c->heads, c->layers, m->B, m->Tq, m->Tk, m->d, m->heads,
                             m->layers);
+    if (c->relu_dropout > 0.0f && t->lay[0].hd.n == 0)
+        return dc_set_error(dc_backend_error(be), DC_ERR_ARG,
+                            "transformer: relu dropout %g, but the tape was made without it", (double)c->relu_dropout);
     return check_config(be, c);
 }
 
@@ -368,7 +372,7 @@ dc_status dc_tf_fwd(struct dc_backend *be, struct dc_tf_tape *tape, dc_view out,
         TRY(dc_relu_fwd(be, lt->h, lt->h, N * F));
         dc_view hf = lt->h;
         if (drop_active(c, c->relu_dropout)) {
-            hf = t->hf;
+            hf = lt->hd;
             TRY(drop_fwd(be, hf, lt->h, N * F, c, c->relu_dropout, layer_site(c, l, SITE_RELU)));
         }
         TRY(linear_fwd(be, t->lin, hf, lw->fc2_w, lw->fc2_b, N, F, d));
@@ -449,22 +453,14 @@ dc_status dc_tf_bwd(struct dc_backend *be, dc_view dx, dc_view dctx, const struc
         TRY(dc_copy(be, t->dy1, t->dr));
         TRY(dc_fill(be, t->dproj, 0.0f));
         TRY(drop_bwd(be, t->dproj, t->dr, N * d, c, c->res_dropout, layer_site(c, l, SITE_RES2)));
-        /* fc2 on reludrop(h) */
-        dc_view hf = lt->h;
+        /* fc2 on hd = reludrop(relu(z)): dz = dhf * keep where hd > 0, else 0 (relu_bwd on
+         * hd, then the dropout's 1/(1-p); the same float products as dropout_bwd then relu_bwd) */
         bool rdrop = drop_active(c, c->relu_dropout);
-        if (rdrop) {
-            hf = t->hf;
-            TRY(drop_fwd(be, hf, lt->h, N * F, c, c->relu_dropout, layer_site(c, l, SITE_RELU)));
-        }
+        dc_view hf = rdrop ? lt->hd : lt->h;
         TRY(linear_bwd(be, t->dhf, 0.0f, lg->fc2_w, lg->fc2_b, t->dproj, hf, lw->fc2_w, N, F, d));
-        dc_view dh = t->dhf;
-        if (rdrop) {
-            dh = t->dh;
-            TRY(dc_fill(be, dh, 0.0f));
-            TRY(drop_bwd(be, dh, t->dhf, N * F, c, c->relu_dropout, layer_site(c, l, SITE_RELU)));
-        }
         TRY(dc_fill(be, t->dz, 0.0f));
-        TRY(dc_relu_bwd(be, t->dz, dh, lt->h, N * F));
+        TRY(dc_relu_bwd(be, t->dz, t->dhf, hf, N * F));
+        if (rdrop) TRY(dc_scale(be, t->dz, dc_dropout_scale(c->relu_dropout), N * F));
         TRY(linear_bwd(be, t->dy1, 1.0f, lg->fc1_w, lg->fc1_b, t->dz, lt->y1, lw->fc1_w, N, d, F));
         /* y1 = LN_attn(r1), r1 = x + resdrop(out_proj(ctx)) */
         TRY(dc_fill(be, t->dr, 0.0f));
