@@ -1,18 +1,26 @@
-/* Fused multi-head attention (dc_attention_fwd / dc_attention_bwd in ops.h).
+/* Fused multi-head attention (dc_attention_fwd / dc_attention_bwd in ops.h), two kernel
+ * pairs; the host takes the *_local pair when its tiles fit the device's local memory.
  *
- * Forward: one work-item per query row (b, head, t), a work-group holding rows of one
- * (b, head), so its keys and values are shared in cache. The row's raw scores go to
- * probs, are turned into the softmax in place, and the output row is accumulated from
- * drop(P) and V. Backward: one work-group per (b, head); its work-items first take the
- * query rows (D_t = sum_j P_tj dP_tj into local memory, then dQ), then, after a
- * barrier, the key rows (dK, dV). Every loop strides by the local size, so any local
- * size works; no atomics, each work-group owns its head's columns.
+ * *_local (the fast path; see the section below): the keys and values of one (b, head)
+ * are staged transposed in local memory so that a work-item (a query row in the
+ * forward) works on 8 keys at once in float8, the way softmax_fwd vectorises; the
+ * backward's work-group (one per (b, head)) keeps drop(P) and dS transposed locally for
+ * its key phase. Dropout factors of a row come from one vectorised Philox evaluation
+ * per 32 elements (att_row_factors).
  *
- * Dropout: element i = ((b*H + hd)*T + t)*S + j of probs takes word i & 3 of
- * dropout_words(.., i >> 2), as dropout_fwd over the whole tensor does; row loops keep
- * the last Philox block, column loops draw one block per element.
- * Head columns are accumulated ATT_GROUP at a time in private float8 registers; a head
- * wider than that takes several passes. */
+ * Global-memory pair (any shape, e.g. long sequences on a GPU's small local memory):
+ * forward one work-item per query row (b, head, t), a work-group holding rows of one
+ * (b, head); the row's raw scores go to probs, become the softmax in place, and the
+ * output row is accumulated from drop(P) and V. Backward one work-group per (b, head);
+ * its work-items first take the query rows (D_t = sum_j P_tj dP_tj into local memory,
+ * then dQ), then, after a barrier, the key rows (dK, dV). Row loops keep the last Philox
+ * block, column loops draw one block per element. Head columns are accumulated
+ * ATT_GROUP at a time in private float8 registers; a wider head takes several passes.
+ *
+ * Both: every loop strides by the local size, so any local size works; no atomics,
+ * each work-group owns its head's columns. Dropout: element i = ((b*H + hd)*T + t)*S + j
+ * of probs takes word i & 3 of dropout_words(.., i >> 2), as dropout_fwd over the whole
+ * tensor does, so masks equal the unfused composition's bit for bit. */
 
 #define ATT_GROUP 32u
 
@@ -208,21 +216,15 @@ __kernel void attention_bwd(__global float *dq, ulong dq_off, __global float *dk
     }
 }
 
-/* ---- the local-memory variants: used when their tiles fit the device's local memory ----
- * Forward: the work-group's key block, transposed, KT (h, S8) with S8 = S rounded up to 8,
- * so that a work-item computes the scores of 8 keys at once (float8 along j; exp and the
- * sums vectorize as in softmax_fwd). Backward: VT (h, S8) likewise for dP; the rows'
- * f * dP and then dS (T, S8) and the dropout mask bits (T, W = ceil(S / 32) words) stay
- * in local memory for the key phase, which then needs neither dot products nor Philox. */
+/* ---- the local-memory pair ----
+ * Forward: KT and VT (h, S8), S8 = S rounded up to 8, then per work-item its row's
+ * scores, softmax and drop(P) in a local row buffer; the output is h dot products of
+ * that row with VT's rows. Backward: KT, VT (h, S8) and dO^T, Q^T (h, T8); phase 1 (query
+ * rows) computes f * dP, D, dS and dQ from a local row buffer and scatters drop(P) and dS
+ * into PdT and dST (S, T8); phase 2 (key rows) reads those: dV and dK are then dot
+ * products along t, with no Philox and no dP recomputed. */
 
 inline uint att_lanes(uint j0, uint valid) { return min(valid - j0, 8u); }
-
-inline float8 att_lload8(__local const float *p, uint n, float fill) {
-    if (n >= 8) return vload8(0, p);
-    float t[8];
-    for (uint i = 0; i < 8; ++i) t[i] = i < n ? p[i] : fill;
-    return vload8(0, t);
-}
 
 inline float8 att_gload8(__global const float *p, uint n, float fill) {
     if (n >= 8) return vload8(0, p);

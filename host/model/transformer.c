@@ -71,7 +71,7 @@ struct dc_tf_tape {
     /* work */
     dc_view lin;               /* (N, d): attention / fc2 output in the forward */
     dc_view g, gx;             /* (N, d): gradient of a layer's output / input */
-    dc_view dr, dy1, dproj;    /* (N, d) */
+    dc_view dy1, dproj;        /* (N, d) */
     dc_view dctx;              /* (N, d) */
     dc_view dq, dk, dv;        /* packed like q, k, v */
     dc_view dk0, dv0;          /* (B*Tk, d) */
@@ -116,6 +116,18 @@ static dc_status drop_bwd(struct dc_backend *be, dc_view din, dc_view dout, size
         return dc_dropout_bwd(be, din, dout, n, &dd);
     }
     return dc_axpy(be, din, 1.0f, dout, n);
+}
+
+/* The gradient a residual branch receives through its dropout from dr, the residual
+ * sum's gradient: drop'(dr) written into scratch (dropout_fwd computes exactly the
+ * dr * mask / (1 - p) that dropout_bwd would add to zeros), or dr itself when inactive.
+ * The caller reads *out before anything adds into dr. */
+static dc_status branch_grad(struct dc_backend *be, dc_view *out, dc_view scratch, dc_view dr, size_t n,
+                             const struct dc_tf_config *cfg, float p, uint32_t site) {
+    *out = dr;
+    if (!drop_active(cfg, p)) return DC_OK;
+    *out = scratch;
+    return drop_fwd(be, scratch, dr, n, cfg, p, site);
 }
 
 /* Y (rows, out) = X (rows, in) W^T (W (out, in)) + b. */
@@ -197,7 +209,6 @@ static void tape_layout(struct dc_tf_tape *t, struct dc_mem *saved, struct dc_me
     t->lin = take(&wk, N * d);
     t->g = take(&wk, N * d);
     t->gx = take(&wk, N * d);
-    t->dr = take(&wk, N * d);
     t->dy1 = take(&wk, N * d);
     t->dproj = take(&wk, N * d);
     t->dctx = take(&wk, N * d);
@@ -446,30 +457,27 @@ dc_status dc_tf_bwd(struct dc_backend *be, dc_view dx, dc_view dctx, const struc
     for (size_t l = c->layers; l-- > 0;) {
         struct tf_layer_tape *lt = &t->lay[l];
         const struct dc_tf_layer *lw = &w[l], *lg = &dw[l];
-        /* out = LN_final(r2), r2 = y1 + resdrop(fc2(...)) */
-        TRY(dc_fill(be, t->dr, 0.0f));
-        TRY(dc_layernorm_bwd(be, t->dr, lg->ln_final_w, lg->ln_final_b, g, lt->r2, lt->mean2, lt->rstd2, lw->ln_final_w,
-                             N, d));
-        TRY(dc_copy(be, t->dy1, t->dr));
-        TRY(dc_fill(be, t->dproj, 0.0f));
-        TRY(drop_bwd(be, t->dproj, t->dr, N * d, c, c->res_dropout, layer_site(c, l, SITE_RES2)));
+        /* out = LN_final(r2), r2 = y1 + resdrop(fc2(...)): dy1 starts as dL/dr2 */
+        dc_view dproj;
+        TRY(dc_fill(be, t->dy1, 0.0f));
+        TRY(dc_layernorm_bwd(be, t->dy1, lg->ln_final_w, lg->ln_final_b, g, lt->r2, lt->mean2, lt->rstd2,
+                             lw->ln_final_w, N, d));
+        TRY(branch_grad(be, &dproj, t->dproj, t->dy1, N * d, c, c->res_dropout, layer_site(c, l, SITE_RES2)));
         /* fc2 on hd = reludrop(relu(z)): dz = dhf * keep where hd > 0, else 0 (relu_bwd on
          * hd, then the dropout's 1/(1-p); the same float products as dropout_bwd then relu_bwd) */
         bool rdrop = drop_active(c, c->relu_dropout);
         dc_view hf = rdrop ? lt->hd : lt->h;
-        TRY(linear_bwd(be, t->dhf, 0.0f, lg->fc2_w, lg->fc2_b, t->dproj, hf, lw->fc2_w, N, F, d));
+        TRY(linear_bwd(be, t->dhf, 0.0f, lg->fc2_w, lg->fc2_b, dproj, hf, lw->fc2_w, N, F, d));
         TRY(dc_fill(be, t->dz, 0.0f));
         TRY(dc_relu_bwd(be, t->dz, t->dhf, hf, N * F));
         if (rdrop) TRY(dc_scale(be, t->dz, dc_dropout_scale(c->relu_dropout), N * F));
         TRY(linear_bwd(be, t->dy1, 1.0f, lg->fc1_w, lg->fc1_b, t->dz, lt->y1, lw->fc1_w, N, d, F));
-        /* y1 = LN_attn(r1), r1 = x + resdrop(out_proj(ctx)) */
-        TRY(dc_fill(be, t->dr, 0.0f));
-        TRY(dc_layernorm_bwd(be, t->dr, lg->ln_attn_w, lg->ln_attn_b, t->dy1, lt->r1, lt->mean1, lt->rstd1,
+        /* y1 = LN_attn(r1), r1 = x + resdrop(out_proj(ctx)): gx starts as dL/dr1 */
+        TRY(dc_fill(be, gx, 0.0f));
+        TRY(dc_layernorm_bwd(be, gx, lg->ln_attn_w, lg->ln_attn_b, t->dy1, lt->r1, lt->mean1, lt->rstd1,
                              lw->ln_attn_w, N, d));
-        TRY(dc_copy(be, gx, t->dr));
-        TRY(dc_fill(be, t->dproj, 0.0f));
-        TRY(drop_bwd(be, t->dproj, t->dr, N * d, c, c->res_dropout, layer_site(c, l, SITE_RES1)));
-        TRY(linear_bwd(be, t->dctx, 0.0f, lg->out_w, lg->out_b, t->dproj, lt->ctx, lw->out_w, N, d, d));
+        TRY(branch_grad(be, &dproj, t->dproj, gx, N * d, c, c->res_dropout, layer_site(c, l, SITE_RES1)));
+        TRY(linear_bwd(be, t->dctx, 0.0f, lg->out_w, lg->out_b, dproj, lt->ctx, lw->out_w, N, d, d));
         /* attention: keys and values are K0/V0 (gradients accumulate over layers) or x itself */
         TRY(attn_bwd(be, t, l, gx, lg, lw, c));
         dc_view tmp = g;
