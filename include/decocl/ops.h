@@ -166,8 +166,10 @@ struct dc_attention {
 };
 dc_status dc_attention_fwd(struct dc_backend *be, dc_view out, dc_view probs, dc_view q, dc_view k, dc_view v,
                            const struct dc_attention *a);
-/* dq, dk, dv += gradients of the forward above, given dout (rows ld_out apart) and its
- * probs; dq, dk, dv use the row strides of q, k, v and must not overlap each other. */
+/* dq, dk, dv += gradients of the forward above, given dout (rows ld_out apart) and the
+ * forward's probs (with causal, kernels may skip the masked entries, which the forward
+ * set to exactly 0); dq, dk, dv use the row strides of q, k, v and must not overlap
+ * each other. */
 dc_status dc_attention_bwd(struct dc_backend *be, dc_view dq, dc_view dk, dc_view dv, dc_view dout, dc_view probs,
                            dc_view q, dc_view k, dc_view v, const struct dc_attention *a);
 
