@@ -51,9 +51,14 @@ dc_status cl_attention_fwd(struct dc_backend *be, dc_view out, dc_view probs, dc
     dc_status st = local_mem_size(cb, &local_mem);
     if (st == DC_OK) st = group_size(cb, CLK_attention_fwd_local, a->T, &lt);
     if (st != DC_OK) return st;
-    size_t need = fwd_local_bytes(a, lt);
     /* keys, values and the rows' dropped probabilities in local memory when they fit,
-     * else everything straight from global memory */
+     * with fewer rows per group if need be (GPUs have tens of KiB), else everything
+     * straight from global memory */
+    size_t need = fwd_local_bytes(a, lt);
+    while (need > local_mem && lt > 1) {
+        lt = (lt + 1) / 2;
+        need = fwd_local_bytes(a, lt);
+    }
     enum cl_kernel_id id = CLK_attention_fwd_local;
     if (need > local_mem) {
         id = CLK_attention_fwd;
@@ -76,6 +81,10 @@ dc_status cl_attention_bwd(struct dc_backend *be, dc_view dq, dc_view dk, dc_vie
     if (st == DC_OK) st = group_size(cb, CLK_attention_bwd_local, a->T > a->S ? a->T : a->S, &lt);
     if (st != DC_OK) return st;
     size_t need = bwd_local_bytes(a, lt);
+    while (need > local_mem && lt > 1) {
+        lt = (lt + 1) / 2;
+        need = bwd_local_bytes(a, lt);
+    }
     enum cl_kernel_id id = CLK_attention_bwd_local;
     if (need > local_mem) {
         /* the global-memory kernel keeps only D_t (T floats) locally */
