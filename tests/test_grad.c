@@ -686,6 +686,68 @@ START_TEST(grad_gemm) {
 }
 END_TEST
 
+/* ---- fused attention ---- */
+
+struct p_attention {
+    struct dc_attention a;
+    dc_view out, probs, q, k, v;
+};
+
+static void fwd_attention(struct ctx *c, const void *pv) {
+    const struct p_attention *p = pv;
+    OK(c, dc_attention_fwd(c->be, p->out, p->probs, p->q, p->k, p->v, &p->a));
+}
+
+/* B, T, S, H, h, causal, dropout p, row padding. With dropout the mask is fixed by
+ * (seed, step, site), so the finite differences see one linear map of drop(P). */
+static const struct {
+    size_t B, T, S, H, h;
+    bool causal;
+    float p;
+    size_t pad;
+} ATTENTION_CASES[] = {
+    {2, 3, 5, 2, 3, false, 0.0f, 0}, {2, 3, 5, 2, 3, false, 0.3f, 2}, {1, 5, 5, 2, 2, true, 0.0f, 0},
+    {2, 4, 4, 1, 3, true, 0.3f, 1},  {1, 1, 1, 1, 2, false, 0.3f, 0}, {1, 4, 7, 3, 2, false, 0.5f, 0},
+};
+
+START_TEST(grad_attention) {
+    struct ctx c;
+    ctx_open(&c, 1100 + (uint64_t)_i);
+    size_t B = ATTENTION_CASES[_i].B, T = ATTENTION_CASES[_i].T, S = ATTENTION_CASES[_i].S, H = ATTENTION_CASES[_i].H,
+           h = ATTENTION_CASES[_i].h, d = H * h, ld = d + ATTENTION_CASES[_i].pad;
+    struct p_attention p = {.a = {.B = B, .T = T, .S = S, .d = d, .H = H, .ld_q = ld, .ld_k = ld, .ld_v = ld,
+                                  .ld_out = ld, .scale = 1.0f / sqrtf((float)h), .causal = ATTENTION_CASES[_i].causal,
+                                  .drop = {.p = ATTENTION_CASES[_i].p, .seed = 0xa77e, .step = 5, .site = 3}}};
+    char what[96];
+    snprintf(what, sizeof what, "attention_bwd[B %zu T %zu S %zu H %zu h %zu%s p %g ld %zu]", B, T, S, H, h,
+             p.a.causal ? " causal" : "", (double)p.a.drop.p, ld);
+    /* scores of order 1: the softmax is neither saturated nor flat */
+    struct input q = input_new(&c, "q", B * T * ld, -1.5f, 1.5f), k = input_new(&c, "k", B * S * ld, -1.5f, 1.5f),
+                 v = input_new(&c, "v", B * S * ld, -1.0f, 1.0f);
+    p.q = q.v, p.k = k.v, p.v = v.v;
+    p.out = ctx_alloc(&c, B * T * ld);
+    OK(&c, dc_fill(c.be, p.out, 0.0f)); /* the padding columns, which the op leaves alone */
+    p.probs = ctx_alloc(&c, B * H * T * S);
+    fwd_attention(&c, &p);
+    float *r = weights_new(B * T * ld);
+    for (size_t i = 0; i < B * T * ld; ++i)
+        if (i % ld >= d) r[i] = 0.0f;
+    dc_view dout = ctx_alloc(&c, B * T * ld);
+    put(&c, dout, r);
+    struct grad dq = grad_new(&c, B * T * ld), dk = grad_new(&c, B * S * ld), dv = grad_new(&c, B * S * ld);
+    OK(&c, dc_attention_bwd(c.be, dq.v, dk.v, dv.v, dout, p.probs, q.v, k.v, v.v, &p.a));
+    double *adq = grad_added(&c, &dq), *adk = grad_added(&c, &dk), *adv = grad_added(&c, &dv);
+    struct fd_problem fp;
+    fd_init(&fp, &c, what, fwd_attention, &p, p.out, r);
+    fd_check(&fp, &q, adq, 1e-2f, TOL_SMOOTH);
+    fd_check(&fp, &k, adk, 1e-2f, TOL_SMOOTH);
+    fd_check(&fp, &v, adv, 1e-2f, TOL_LINEAR);
+    free(adq), free(adk), free(adv), free(dq.pre), free(dk.pre), free(dv.pre);
+    free(r), free(fp.scratch), free(q.h), free(k.h), free(v.h);
+    ctx_close(&c);
+}
+END_TEST
+
 /* ---- scale, axpy, add ---- */
 
 struct p_elt {
@@ -863,6 +925,7 @@ int main(void) {
     tcase_add_loop_test(tc, grad_conv1d, 0, NCASES(CONV1D_CASES));
     tcase_add_loop_test(tc, grad_gemm, 0, 8);
     tcase_add_loop_test(tc, grad_elementwise, 0, 3);
+    tcase_add_loop_test(tc, grad_attention, 0, NCASES(ATTENTION_CASES));
     suite_add_tcase(s, tc);
     TCase *ta = tcase_create("adam");
     tcase_add_test(ta, adam_two_steps_by_hand);

@@ -463,4 +463,36 @@ dc_status dc_supcon_bwd(struct dc_backend *be, dc_view df, dc_view f, dc_view la
     NEED(labels, B);
     if (check_temperature(be, temperature) != DC_OK) return DC_ERR_ARG;
     DISPATCH(supcon_bwd, df, f, labels, B, q, classification, temperature, dloss);
+/* Attention: every view must span its rows at its stride. */
+static void attention_check(const struct dc_attention *a) {
+    DC_ASSERT(a->H >= 1 && a->d % a->H == 0);
+    DC_ASSERT(a->ld_q >= a->d && a->ld_k >= a->d && a->ld_v >= a->d && a->ld_out >= a->d);
+    DC_ASSERT(a->drop.p >= 0.0f && a->drop.p < 1.0f);
+}
+dc_status dc_attention_fwd(struct dc_backend *be, dc_view out, dc_view probs, dc_view q, dc_view k, dc_view v,
+                           const struct dc_attention *a) {
+    if (!a->B || !a->T || !a->d) return DC_OK;
+    attention_check(a);
+    DC_ASSERT(a->S >= 1);
+    NEED(out, matrix_extent(a->B * a->T, a->d, a->ld_out));
+    NEED(probs, a->B * a->H * a->T * a->S);
+    NEED(q, matrix_extent(a->B * a->T, a->d, a->ld_q));
+    NEED(k, matrix_extent(a->B * a->S, a->d, a->ld_k));
+    NEED(v, matrix_extent(a->B * a->S, a->d, a->ld_v));
+    DISPATCH(attention_fwd, out, probs, q, k, v, a);
+}
+dc_status dc_attention_bwd(struct dc_backend *be, dc_view dq, dc_view dk, dc_view dv, dc_view dout, dc_view probs,
+                           dc_view q, dc_view k, dc_view v, const struct dc_attention *a) {
+    if (!a->B || !a->T || !a->d) return DC_OK;
+    attention_check(a);
+    DC_ASSERT(a->S >= 1);
+    NEED(dq, matrix_extent(a->B * a->T, a->d, a->ld_q));
+    NEED(dk, matrix_extent(a->B * a->S, a->d, a->ld_k));
+    NEED(dv, matrix_extent(a->B * a->S, a->d, a->ld_v));
+    NEED(dout, matrix_extent(a->B * a->T, a->d, a->ld_out));
+    NEED(probs, a->B * a->H * a->T * a->S);
+    NEED(q, matrix_extent(a->B * a->T, a->d, a->ld_q));
+    NEED(k, matrix_extent(a->B * a->S, a->d, a->ld_k));
+    NEED(v, matrix_extent(a->B * a->S, a->d, a->ld_v));
+    DISPATCH(attention_bwd, dq, dk, dv, dout, probs, q, k, v, a);
 }

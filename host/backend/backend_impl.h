@@ -86,6 +86,10 @@ struct dc_backend_i {
                                  dc_view dmu, dc_view dvar, dc_view xl, dc_view xa, dc_view xv, dc_view gamma,
                                  dc_view mu, dc_view var, size_t B, size_t d, const struct dc_hete_opts *o,
                                  float dloss);
+    dc_status (*attention_fwd)(struct dc_backend *be, dc_view out, dc_view probs, dc_view q, dc_view k, dc_view v,
+                               const struct dc_attention *a);
+    dc_status (*attention_bwd)(struct dc_backend *be, dc_view dq, dc_view dk, dc_view dv, dc_view dout,
+                               dc_view probs, dc_view q, dc_view k, dc_view v, const struct dc_attention *a);
 };
 
 /* The common part of every backend; backends embed it first and cast. */

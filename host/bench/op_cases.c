@@ -66,6 +66,7 @@ size_t dc_op_cases(struct dc_op_case **out, bool bench) {
     dc_cases_nn(&l, bench);
     dc_cases_loss(&l, bench);
     dc_cases_hete(&l, bench);
+    dc_cases_attention(&l, bench);
     *out = l.v;
     return l.n;
 }

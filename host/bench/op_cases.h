@@ -65,6 +65,7 @@ void dc_cases_elementwise(struct dc_case_list *l, bool bench);
 void dc_cases_nn(struct dc_case_list *l, bool bench);
 void dc_cases_loss(struct dc_case_list *l, bool bench);
 void dc_cases_hete(struct dc_case_list *l, bool bench);
+void dc_cases_attention(struct dc_case_list *l, bool bench);
 
 /* Case instances on a backend: one allocation holding every tensor with guards. */
 struct dc_case_buffers {

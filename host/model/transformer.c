@@ -5,13 +5,16 @@
  * context), d model size, H heads, h = d / H head size, F = 4d, L layers, N = B * T rows.
  * Activations are (B, T, d) row-major, i.e. (N, d) matrices.
  *
- * Attention, per layer: q (N, d), k and v (B * S, d). The head hd is the column block
- * [hd*h, (hd+1)*h) of q, k, v and of the context matrix; scores and probabilities are
- * (B, H, T, S). For each head one strided-batched gemm over b computes
- *     scores[b, hd] = q_hd[b] k_hd[b]^T   (view offset hd*h, ld d, batch stride T*d / S*d)
- * then one softmax over all B*H matrices (scale 1/sqrt(h), causal without context), one
- * attention dropout, and per head ctx_hd[b] = drop(P)[b, hd] v_hd[b]. The heads are a
- * C loop of H gemm calls.
+ * Attention, per layer: the in-projection writes q, k, v packed, so that one gemm and
+ * one bias add serve several of them: without a context q|k|v is one (N, 3d) matrix
+ * (keys = values = queries' input x: one gemm against all of in_proj_weight); with one,
+ * q is (N, d) and k|v one (B * S, 2d) matrix, written by a 2-batch gemm (K0 Wk^T and
+ * V0 Wv^T, whose inputs differ). The head hd is the column block [hd*h, (hd+1)*h) of
+ * q, k, v and of the context matrix. dc_attention_fwd then computes, in one op, the
+ * probabilities P (B, H, T, S) (scale 1/sqrt(h), causal without context), the attention
+ * dropout and ctx_hd = drop(P) v_hd; dc_attention_bwd adds dq, dk, dv into the packed
+ * gradient buffer, which one linear backward (or 2-batch gemms) then carries to the
+ * inputs and in_proj's gradients.
  *
  * Dropout sites (a stack uses [site_base, site_base + 16 * (L + 1))):
  *     site_base + 0             embed dropout of sqrt(d) * x
@@ -26,17 +29,20 @@
  * Tape: two device allocations made by dc_tf_tape_create, never in the forward:
  *  - saved (read by the backward): K0, V0 and per layer its input x, q, k, v, the softmax
  *    output P (before dropout), the head-concatenated context, r1 = x + resdrop(attn),
- *    LN_attn's mean/rstd and output y1, h = relu(fc1(y1)) (the relu output), r2 =
- *    y1 + resdrop(fc2(...)), LN_final's mean/rstd. The output of the last layer goes to
- *    `out` only; layer l's output is layer l+1's saved input.
- *  - work: scratch of the forward and the backward (drop(P) and drop(h) are recomputed
- *    there rather than stored). */
+ *    LN_attn's mean/rstd and output y1, h = relu(fc1(y1)) (the relu output), hd =
+ *    reludrop(h) (only in a tape made with relu dropout: storing it spares the backward
+ *    two Philox passes over (N, F), since hd > 0 exactly where both relu and dropout pass
+ *    the gradient), r2 = y1 + resdrop(fc2(...)), LN_final's mean/rstd. The output of the
+ *    last layer goes to `out` only; layer l's output is layer l+1's saved input.
+ *  - work: scratch of the forward and the backward (the attention ops regenerate
+ *    drop(P)'s mask themselves). */
 #include "model/transformer.h"
 
 #include <math.h>
 #include <stdlib.h>
 
 #include "core/assert.h"
+#include "core/rng.h"
 
 #define TF_ALIGN 64 /* floats: every tape view starts on a 256-byte boundary */
 #define TF_SITES_PER_LAYER 16
@@ -50,9 +56,9 @@ enum { SITE_ATTN = 0, SITE_RES1 = 1, SITE_RELU = 2, SITE_RES2 = 3 };
     } while (0)
 
 struct tf_layer_tape {
-    dc_view x, q, k, v, p, ctx;
+    dc_view x, q, k, v, p, ctx; /* q, k, v: column blocks of packed buffers (tf_ld_q) */
     dc_view r1, mean1, rstd1, y1;
-    dc_view h;
+    dc_view h, hd; /* hd: empty unless the tape was made with relu dropout */
     dc_view r2, mean2, rstd2;
 };
 
@@ -63,15 +69,13 @@ struct dc_tf_tape {
     dc_view k0, v0;
     struct tf_layer_tape *lay; /* cfg.layers entries */
     /* work */
-    dc_view pa, pb;            /* (B, H, T, S) */
     dc_view lin;               /* (N, d): attention / fc2 output in the forward */
-    dc_view hf;                /* (N, F): drop(h) */
     dc_view g, gx;             /* (N, d): gradient of a layer's output / input */
-    dc_view dr, dy1, dproj;    /* (N, d) */
-    dc_view dctx, dq;          /* (N, d) */
-    dc_view dk, dv;            /* (B*S, d) */
+    dc_view dy1, dproj;        /* (N, d) */
+    dc_view dctx;              /* (N, d) */
+    dc_view dq, dk, dv;        /* packed like q, k, v */
     dc_view dk0, dv0;          /* (B*Tk, d) */
-    dc_view dhf, dh, dz;       /* (N, F) */
+    dc_view dhf, dz;           /* (N, F) */
 };
 
 /* ---- small helpers ---- */
@@ -114,6 +118,18 @@ static dc_status drop_bwd(struct dc_backend *be, dc_view din, dc_view dout, size
     return dc_axpy(be, din, 1.0f, dout, n);
 }
 
+/* The gradient a residual branch receives through its dropout from dr, the residual
+ * sum's gradient: drop'(dr) written into scratch (dropout_fwd computes exactly the
+ * dr * mask / (1 - p) that dropout_bwd would add to zeros), or dr itself when inactive.
+ * The caller reads *out before anything adds into dr. */
+static dc_status branch_grad(struct dc_backend *be, dc_view *out, dc_view scratch, dc_view dr, size_t n,
+                             const struct dc_tf_config *cfg, float p, uint32_t site) {
+    *out = dr;
+    if (!drop_active(cfg, p)) return DC_OK;
+    *out = scratch;
+    return drop_fwd(be, scratch, dr, n, cfg, p, site);
+}
+
 /* Y (rows, out) = X (rows, in) W^T (W (out, in)) + b. */
 static dc_status linear_fwd(struct dc_backend *be, dc_view y, dc_view x, dc_view w, dc_view b, size_t rows, size_t in,
                             size_t out) {
@@ -131,20 +147,6 @@ static dc_status linear_bwd(struct dc_backend *be, dc_view dx, float beta, dc_vi
     return dc_gemm(be, false, false, rows, in, out, 1.0f, dy, out, w, in, beta, dx, in);
 }
 
-/* Per head: C[b] (m, n) = op(A[b]) op(B[b]) with the head's views; see head_gemm's callers. */
-struct head_mat {
-    dc_view v;
-    size_t off, ld, stride; /* per-head offset (floats), leading dimension, batch stride */
-};
-
-static dc_status head_gemm(struct dc_backend *be, bool ta, bool tb, size_t m, size_t n, size_t k, struct head_mat a,
-                           struct head_mat b, struct head_mat c, size_t batch) {
-    struct dc_gemm_shape s = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .lda = a.ld, .ldb = b.ld, .ldc = c.ld,
-                              .stride_a = a.stride, .stride_b = b.stride, .stride_c = c.stride, .batch = batch};
-    return dc_gemm_ex(be, &s, 1.0f, sub(a.v, a.off, a.v.n - a.off), sub(b.v, b.off, b.v.n - b.off), 0.0f,
-                      sub(c.v, c.off, c.v.n - c.off));
-}
-
 /* ---- tape layout ---- */
 
 struct carve {
@@ -158,11 +160,32 @@ static dc_view take(struct carve *c, size_t n) {
     return v;
 }
 
+/* Row strides of q, and of k and v: packed (N, 3d) without a context, else q (N, d)
+ * and k|v (B*S, 2d). */
+static size_t tf_ld_q(const struct dc_tf_config *c) { return c->Tk ? c->d : 3 * c->d; }
+static size_t tf_ld_kv(const struct dc_tf_config *c) { return c->Tk ? 2 * c->d : 3 * c->d; }
+
+/* q, k, v (or their gradients) as column blocks of freshly carved packed storage. */
+static void take_qkv(struct carve *cv, const struct dc_tf_config *c, size_t S, dc_view *q, dc_view *k, dc_view *v) {
+    size_t N = c->B * c->Tq, d = c->d, BS = c->B * S;
+    if (c->Tk == 0) {
+        dc_view all = take(cv, N * 3 * d);
+        *q = dc_view_of(all.mem, all.off, N * 3 * d);
+        *k = dc_view_of(all.mem, all.off + d, N * 3 * d - d);
+        *v = dc_view_of(all.mem, all.off + 2 * d, N * 3 * d - 2 * d);
+        return;
+    }
+    *q = take(cv, N * d);
+    dc_view kv = take(cv, BS * 2 * d);
+    *k = dc_view_of(kv.mem, kv.off, BS * 2 * d);
+    *v = dc_view_of(kv.mem, kv.off + d, BS * 2 * d - d);
+}
+
 /* Assigns every view of t into saved / work (NULL on the sizing pass); returns the sizes. */
 static void tape_layout(struct dc_tf_tape *t, struct dc_mem *saved, struct dc_mem *work, size_t *n_saved,
                         size_t *n_work) {
     const struct dc_tf_config *c = &t->cfg;
-    size_t N = c->B * c->Tq, d = c->d, F = 4 * d, S = t->S, BS = c->B * S, BK = c->B * c->Tk;
+    size_t N = c->B * c->Tq, d = c->d, F = 4 * d, S = t->S, BK = c->B * c->Tk;
     size_t P = c->B * c->heads * c->Tq * S;
     struct carve sv = {saved, 0}, wk = {work, 0};
     t->k0 = take(&sv, BK * d);
@@ -170,9 +193,7 @@ static void tape_layout(struct dc_tf_tape *t, struct dc_mem *saved, struct dc_me
     for (size_t l = 0; l < c->layers; ++l) {
         struct tf_layer_tape *lt = &t->lay[l];
         lt->x = take(&sv, N * d);
-        lt->q = take(&sv, N * d);
-        lt->k = take(&sv, BS * d);
-        lt->v = take(&sv, BS * d);
+        take_qkv(&sv, c, S, &lt->q, &lt->k, &lt->v);
         lt->p = take(&sv, P);
         lt->ctx = take(&sv, N * d);
         lt->r1 = take(&sv, N * d);
@@ -180,27 +201,21 @@ static void tape_layout(struct dc_tf_tape *t, struct dc_mem *saved, struct dc_me
         lt->rstd1 = take(&sv, N);
         lt->y1 = take(&sv, N * d);
         lt->h = take(&sv, N * F);
+        lt->hd = take(&sv, c->relu_dropout > 0.0f ? N * F : 0);
         lt->r2 = take(&sv, N * d);
         lt->mean2 = take(&sv, N);
         lt->rstd2 = take(&sv, N);
     }
-    t->pa = take(&wk, P);
-    t->pb = take(&wk, P);
     t->lin = take(&wk, N * d);
-    t->hf = take(&wk, N * F);
     t->g = take(&wk, N * d);
     t->gx = take(&wk, N * d);
-    t->dr = take(&wk, N * d);
     t->dy1 = take(&wk, N * d);
     t->dproj = take(&wk, N * d);
     t->dctx = take(&wk, N * d);
-    t->dq = take(&wk, N * d);
-    t->dk = take(&wk, BS * d);
-    t->dv = take(&wk, BS * d);
+    take_qkv(&wk, c, S, &t->dq, &t->dk, &t->dv);
     t->dk0 = take(&wk, BK * d);
     t->dv0 = take(&wk, BK * d);
     t->dhf = take(&wk, N * F);
-    t->dh = take(&wk, N * F);
     t->dz = take(&wk, N * F);
     *n_saved = sv.next;
     *n_work = wk.next;
@@ -281,37 +296,54 @@ static dc_status check_shapes(struct dc_backend *be, const struct dc_tf_tape *t,
                             "tape's (B=%zu Tq=%zu Tk=%zu d=%zu heads=%zu layers=%zu)",
                             c->B, c->Tq, c->Tk, c->d, c->heads, c->layers, m->B, m->Tq, m->Tk, m->d, m->heads,
                             m->layers);
+    if (c->relu_dropout > 0.0f && t->lay[0].hd.n == 0)
+        return dc_set_error(dc_backend_error(be), DC_ERR_ARG,
+                            "transformer: relu dropout %g, but the tape was made without it", (double)c->relu_dropout);
     return check_config(be, c);
 }
 
 /* ---- forward ---- */
 
-/* Attention of layer l: lt->q/k/v/p/ctx from x (queries) and kin/vin (keys, values). */
-static dc_status attn_fwd(struct dc_backend *be, struct dc_tf_tape *t, size_t l, dc_view kin, dc_view vin,
-                          const struct dc_tf_layer *w, const struct dc_tf_config *c) {
+/* The attention op's description for layer l (dropout off unless active). */
+static struct dc_attention attention_of(const struct dc_tf_tape *t, size_t l, const struct dc_tf_config *c) {
+    size_t h = c->d / c->heads;
+    bool drop = drop_active(c, c->attn_dropout);
+    return (struct dc_attention){.B = c->B, .T = c->Tq, .S = t->S, .d = c->d, .H = c->heads, .ld_q = tf_ld_q(c),
+                                 .ld_k = tf_ld_kv(c), .ld_v = tf_ld_kv(c), .ld_out = c->d,
+                                 .scale = 1.0f / sqrtf((float)h), .causal = c->causal && c->Tk == 0,
+                                 .drop = drop_of(c, drop ? c->attn_dropout : 0.0f, layer_site(c, l, SITE_ATTN))};
+}
+
+/* A view from v's start that also spans `to` (both in one allocation, to after v). */
+static dc_view span(dc_view v, dc_view to) {
+    DC_ASSERT(v.mem == to.mem && to.off >= v.off);
+    return dc_view_of(v.mem, v.off, to.off - v.off + to.n);
+}
+
+/* k|v (B*S, 2d) = [K0 Wk^T, V0 Wv^T] + [bk, bv]: a 2-batch gemm, its batches K0/V0 and
+ * Wk/Wv, writing the two column blocks. */
+static dc_status kv_fwd(struct dc_backend *be, struct tf_layer_tape *lt, const struct dc_tf_tape *t,
+                        const struct dc_tf_layer *w, const struct dc_tf_config *c) {
+    size_t d = c->d, BS = c->B * t->S;
+    struct dc_gemm_shape s = {.ta = false, .tb = true, .m = BS, .n = d, .k = d, .lda = d, .ldb = d, .ldc = 2 * d,
+                              .stride_a = t->v0.off - t->k0.off, .stride_b = d * d, .stride_c = d, .batch = 2};
+    TRY(dc_gemm_ex(be, &s, 1.0f, span(t->k0, t->v0), sub(w->in_proj_w, d * d, 2 * d * d), 0.0f, lt->k));
+    return dc_bias_add(be, lt->k, sub(w->in_proj_b, d, 2 * d), BS, 2 * d);
+}
+
+/* Attention of layer l: lt->q/k/v/p/ctx from x (queries) and K0/V0 (or x itself). */
+static dc_status attn_fwd(struct dc_backend *be, struct dc_tf_tape *t, size_t l, const struct dc_tf_layer *w,
+                          const struct dc_tf_config *c) {
     struct tf_layer_tape *lt = &t->lay[l];
-    size_t B = c->B, T = c->Tq, S = t->S, d = c->d, H = c->heads, h = d / H, N = B * T;
-    TRY(linear_fwd(be, lt->q, lt->x, sub(w->in_proj_w, 0, d * d), sub(w->in_proj_b, 0, d), N, d, d));
-    TRY(linear_fwd(be, lt->k, kin, sub(w->in_proj_w, d * d, d * d), sub(w->in_proj_b, d, d), B * S, d, d));
-    TRY(linear_fwd(be, lt->v, vin, sub(w->in_proj_w, 2 * d * d, d * d), sub(w->in_proj_b, 2 * d, d), B * S, d, d));
-    for (size_t hd = 0; hd < H; ++hd) {
-        struct head_mat q = {lt->q, hd * h, d, T * d}, k = {lt->k, hd * h, d, S * d};
-        struct head_mat p = {lt->p, hd * T * S, S, H * T * S};
-        TRY(head_gemm(be, false, true, T, S, h, q, k, p, B)); /* raw scores q k^T */
+    size_t d = c->d, N = c->B * c->Tq;
+    if (c->Tk == 0) {
+        TRY(linear_fwd(be, lt->q, lt->x, w->in_proj_w, w->in_proj_b, N, d, 3 * d)); /* q|k|v at once */
+    } else {
+        TRY(linear_fwd(be, lt->q, lt->x, sub(w->in_proj_w, 0, d * d), sub(w->in_proj_b, 0, d), N, d, d));
+        TRY(kv_fwd(be, lt, t, w, c));
     }
-    bool causal = c->causal && c->Tk == 0;
-    TRY(dc_softmax_fwd(be, lt->p, lt->p, B * H, T, S, 1.0f / sqrtf((float)h), causal));
-    dc_view pd = lt->p;
-    if (drop_active(c, c->attn_dropout)) {
-        pd = t->pa;
-        TRY(drop_fwd(be, pd, lt->p, B * H * T * S, c, c->attn_dropout, layer_site(c, l, SITE_ATTN)));
-    }
-    for (size_t hd = 0; hd < H; ++hd) {
-        struct head_mat p = {pd, hd * T * S, S, H * T * S}, v = {lt->v, hd * h, d, S * d};
-        struct head_mat o = {lt->ctx, hd * h, d, T * d};
-        TRY(head_gemm(be, false, false, T, h, S, p, v, o, B));
-    }
-    return DC_OK;
+    struct dc_attention a = attention_of(t, l, c);
+    return dc_attention_fwd(be, lt->ctx, lt->p, lt->q, lt->k, lt->v, &a);
 }
 
 dc_status dc_tf_fwd(struct dc_backend *be, struct dc_tf_tape *tape, dc_view out, dc_view x, dc_view ctx,
@@ -340,8 +372,7 @@ dc_status dc_tf_fwd(struct dc_backend *be, struct dc_tf_tape *tape, dc_view out,
     for (size_t l = 0; l < c->layers; ++l) {
         struct tf_layer_tape *lt = &t->lay[l];
         const struct dc_tf_layer *lw = &w[l];
-        dc_view kin = c->Tk ? t->k0 : lt->x, vin = c->Tk ? t->v0 : lt->x;
-        TRY(attn_fwd(be, t, l, kin, vin, lw, c));
+        TRY(attn_fwd(be, t, l, lw, c));
         /* r1 = x + resdrop(out_proj(ctx)); y1 = LN_attn(r1) */
         TRY(linear_fwd(be, t->lin, lt->ctx, lw->out_w, lw->out_b, N, d, d));
         TRY(drop_fwd(be, t->lin, t->lin, N * d, c, c->res_dropout, layer_site(c, l, SITE_RES1)));
@@ -352,7 +383,7 @@ dc_status dc_tf_fwd(struct dc_backend *be, struct dc_tf_tape *tape, dc_view out,
         TRY(dc_relu_fwd(be, lt->h, lt->h, N * F));
         dc_view hf = lt->h;
         if (drop_active(c, c->relu_dropout)) {
-            hf = t->hf;
+            hf = lt->hd;
             TRY(drop_fwd(be, hf, lt->h, N * F, c, c->relu_dropout, layer_site(c, l, SITE_RELU)));
         }
         TRY(linear_fwd(be, t->lin, hf, lw->fc2_w, lw->fc2_b, N, F, d));
@@ -379,56 +410,32 @@ static dc_status check_replay(struct dc_backend *be, const struct dc_tf_tape *t,
 }
 
 /* Attention of layer l backward, from dctx (N, d): adds into dx (the layer input's
- * gradient, (N, d)), dkin, dvin (B*S, d) and the in_proj gradients. */
-static dc_status attn_bwd(struct dc_backend *be, struct dc_tf_tape *t, size_t l, dc_view dx, dc_view kin, dc_view vin,
-                          dc_view dkin, dc_view dvin, const struct dc_tf_layer *dw, const struct dc_tf_layer *w,
-                          const struct dc_tf_config *c) {
+ * gradient, (N, d)), dK0/dV0 (with a context) and the in_proj gradients. */
+static dc_status attn_bwd(struct dc_backend *be, struct dc_tf_tape *t, size_t l, dc_view dx,
+                          const struct dc_tf_layer *dw, const struct dc_tf_layer *w, const struct dc_tf_config *c) {
     struct tf_layer_tape *lt = &t->lay[l];
-    size_t B = c->B, T = c->Tq, S = t->S, d = c->d, H = c->heads, h = d / H, N = B * T, P = B * H * T * S;
-    bool drop = drop_active(c, c->attn_dropout);
-    uint32_t site = layer_site(c, l, SITE_ATTN);
-    /* pa = drop(P) (recomputed), used by dV; pb = dL/d drop(P) */
-    dc_view pd = lt->p;
-    if (drop) {
-        pd = t->pa;
-        TRY(drop_fwd(be, pd, lt->p, P, c, c->attn_dropout, site));
-    }
-    for (size_t hd = 0; hd < H; ++hd) {
-        struct head_mat dout = {t->dctx, hd * h, d, T * d};
-        struct head_mat p = {pd, hd * T * S, S, H * T * S}, v = {lt->v, hd * h, d, S * d};
-        struct head_mat dv = {t->dv, hd * h, d, S * d}, dp = {t->pb, hd * T * S, S, H * T * S};
-        TRY(head_gemm(be, true, false, S, h, T, p, dout, dv, B));  /* dV = drop(P)^T dO */
-        TRY(head_gemm(be, false, true, T, S, h, dout, v, dp, B)); /* d drop(P) = dO V^T */
-    }
-    /* dS (raw scores) = softmax'(drop'(pb)), scale included; it ends in ds */
-    dc_view ds;
-    float scale = 1.0f / sqrtf((float)h);
-    if (drop) {
-        TRY(dc_fill(be, t->pa, 0.0f));
-        TRY(drop_bwd(be, t->pa, t->pb, P, c, c->attn_dropout, site));
-        TRY(dc_fill(be, t->pb, 0.0f));
-        TRY(dc_softmax_bwd(be, t->pb, t->pa, lt->p, B * H, T, S, scale));
-        ds = t->pb;
+    size_t d = c->d, N = c->B * c->Tq, BS = c->B * t->S;
+    struct dc_attention a = attention_of(t, l, c);
+    /* the packed q|k|v gradients: zeroed, then added into by the attention backward */
+    if (c->Tk == 0) {
+        TRY(dc_fill(be, sub(t->dq, 0, N * 3 * d), 0.0f));
     } else {
-        TRY(dc_fill(be, t->pa, 0.0f));
-        TRY(dc_softmax_bwd(be, t->pa, t->pb, lt->p, B * H, T, S, scale));
-        ds = t->pa;
+        TRY(dc_fill(be, sub(t->dq, 0, N * d), 0.0f));
+        TRY(dc_fill(be, sub(t->dk, 0, BS * 2 * d), 0.0f));
     }
-    for (size_t hd = 0; hd < H; ++hd) {
-        struct head_mat s = {ds, hd * T * S, S, H * T * S};
-        struct head_mat q = {lt->q, hd * h, d, T * d}, k = {lt->k, hd * h, d, S * d};
-        struct head_mat dq = {t->dq, hd * h, d, T * d}, dk = {t->dk, hd * h, d, S * d};
-        TRY(head_gemm(be, false, false, T, h, S, s, k, dq, B)); /* dQ = dS K */
-        TRY(head_gemm(be, true, false, S, h, T, s, q, dk, B));  /* dK = dS^T Q */
-    }
-    /* in_proj, split into the q, k, v row blocks */
+    TRY(dc_attention_bwd(be, t->dq, t->dk, t->dv, t->dctx, lt->p, lt->q, lt->k, lt->v, &a));
+    if (c->Tk == 0) /* keys and values are x too: one linear backward over in_proj */
+        return linear_bwd(be, dx, 1.0f, dw->in_proj_w, dw->in_proj_b, t->dq, lt->x, w->in_proj_w, N, d, 3 * d);
     TRY(linear_bwd(be, dx, 1.0f, sub(dw->in_proj_w, 0, d * d), sub(dw->in_proj_b, 0, d), t->dq, lt->x,
                    sub(w->in_proj_w, 0, d * d), N, d, d));
-    TRY(linear_bwd(be, dkin, 1.0f, sub(dw->in_proj_w, d * d, d * d), sub(dw->in_proj_b, d, d), t->dk, kin,
-                   sub(w->in_proj_w, d * d, d * d), B * S, d, d));
-    TRY(linear_bwd(be, dvin, 1.0f, sub(dw->in_proj_w, 2 * d * d, d * d), sub(dw->in_proj_b, 2 * d, d), t->dv, vin,
-                   sub(w->in_proj_w, 2 * d * d, d * d), B * S, d, d));
-    return DC_OK;
+    /* dWk += dk^T K0 and dWv += dv^T V0; dbk|dbv; dK0 += dk Wk and dV0 += dv Wv: 2-batch gemms */
+    struct dc_gemm_shape gw = {.ta = true, .tb = false, .m = d, .n = d, .k = BS, .lda = 2 * d, .ldb = d, .ldc = d,
+                               .stride_a = d, .stride_b = t->v0.off - t->k0.off, .stride_c = d * d, .batch = 2};
+    TRY(dc_gemm_ex(be, &gw, 1.0f, t->dk, span(t->k0, t->v0), 1.0f, sub(dw->in_proj_w, d * d, 2 * d * d)));
+    TRY(dc_bias_grad(be, sub(dw->in_proj_b, d, 2 * d), t->dk, BS, 2 * d));
+    struct dc_gemm_shape gx = {.ta = false, .tb = false, .m = BS, .n = d, .k = d, .lda = 2 * d, .ldb = d, .ldc = d,
+                               .stride_a = d, .stride_b = d * d, .stride_c = t->dv0.off - t->dk0.off, .batch = 2};
+    return dc_gemm_ex(be, &gx, 1.0f, t->dk, sub(w->in_proj_w, d * d, 2 * d * d), 1.0f, span(t->dk0, t->dv0));
 }
 
 dc_status dc_tf_bwd(struct dc_backend *be, dc_view dx, dc_view dctx, const struct dc_tf_layer *dw, dc_view dout,
@@ -450,43 +457,29 @@ dc_status dc_tf_bwd(struct dc_backend *be, dc_view dx, dc_view dctx, const struc
     for (size_t l = c->layers; l-- > 0;) {
         struct tf_layer_tape *lt = &t->lay[l];
         const struct dc_tf_layer *lw = &w[l], *lg = &dw[l];
-        /* out = LN_final(r2), r2 = y1 + resdrop(fc2(...)) */
-        TRY(dc_fill(be, t->dr, 0.0f));
-        TRY(dc_layernorm_bwd(be, t->dr, lg->ln_final_w, lg->ln_final_b, g, lt->r2, lt->mean2, lt->rstd2, lw->ln_final_w,
-                             N, d));
-        TRY(dc_copy(be, t->dy1, t->dr));
-        TRY(dc_fill(be, t->dproj, 0.0f));
-        TRY(drop_bwd(be, t->dproj, t->dr, N * d, c, c->res_dropout, layer_site(c, l, SITE_RES2)));
-        /* fc2 on reludrop(h) */
-        dc_view hf = lt->h;
+        /* out = LN_final(r2), r2 = y1 + resdrop(fc2(...)): dy1 starts as dL/dr2 */
+        dc_view dproj;
+        TRY(dc_fill(be, t->dy1, 0.0f));
+        TRY(dc_layernorm_bwd(be, t->dy1, lg->ln_final_w, lg->ln_final_b, g, lt->r2, lt->mean2, lt->rstd2,
+                             lw->ln_final_w, N, d));
+        TRY(branch_grad(be, &dproj, t->dproj, t->dy1, N * d, c, c->res_dropout, layer_site(c, l, SITE_RES2)));
+        /* fc2 on hd = reludrop(relu(z)): dz = dhf * keep where hd > 0, else 0 (relu_bwd on
+         * hd, then the dropout's 1/(1-p); the same float products as dropout_bwd then relu_bwd) */
         bool rdrop = drop_active(c, c->relu_dropout);
-        if (rdrop) {
-            hf = t->hf;
-            TRY(drop_fwd(be, hf, lt->h, N * F, c, c->relu_dropout, layer_site(c, l, SITE_RELU)));
-        }
-        TRY(linear_bwd(be, t->dhf, 0.0f, lg->fc2_w, lg->fc2_b, t->dproj, hf, lw->fc2_w, N, F, d));
-        dc_view dh = t->dhf;
-        if (rdrop) {
-            dh = t->dh;
-            TRY(dc_fill(be, dh, 0.0f));
-            TRY(drop_bwd(be, dh, t->dhf, N * F, c, c->relu_dropout, layer_site(c, l, SITE_RELU)));
-        }
+        dc_view hf = rdrop ? lt->hd : lt->h;
+        TRY(linear_bwd(be, t->dhf, 0.0f, lg->fc2_w, lg->fc2_b, dproj, hf, lw->fc2_w, N, F, d));
         TRY(dc_fill(be, t->dz, 0.0f));
-        TRY(dc_relu_bwd(be, t->dz, dh, lt->h, N * F));
+        TRY(dc_relu_bwd(be, t->dz, t->dhf, hf, N * F));
+        if (rdrop) TRY(dc_scale(be, t->dz, dc_dropout_scale(c->relu_dropout), N * F));
         TRY(linear_bwd(be, t->dy1, 1.0f, lg->fc1_w, lg->fc1_b, t->dz, lt->y1, lw->fc1_w, N, d, F));
-        /* y1 = LN_attn(r1), r1 = x + resdrop(out_proj(ctx)) */
-        TRY(dc_fill(be, t->dr, 0.0f));
-        TRY(dc_layernorm_bwd(be, t->dr, lg->ln_attn_w, lg->ln_attn_b, t->dy1, lt->r1, lt->mean1, lt->rstd1,
+        /* y1 = LN_attn(r1), r1 = x + resdrop(out_proj(ctx)): gx starts as dL/dr1 */
+        TRY(dc_fill(be, gx, 0.0f));
+        TRY(dc_layernorm_bwd(be, gx, lg->ln_attn_w, lg->ln_attn_b, t->dy1, lt->r1, lt->mean1, lt->rstd1,
                              lw->ln_attn_w, N, d));
-        TRY(dc_copy(be, gx, t->dr));
-        TRY(dc_fill(be, t->dproj, 0.0f));
-        TRY(drop_bwd(be, t->dproj, t->dr, N * d, c, c->res_dropout, layer_site(c, l, SITE_RES1)));
-        TRY(linear_bwd(be, t->dctx, 0.0f, lg->out_w, lg->out_b, t->dproj, lt->ctx, lw->out_w, N, d, d));
+        TRY(branch_grad(be, &dproj, t->dproj, gx, N * d, c, c->res_dropout, layer_site(c, l, SITE_RES1)));
+        TRY(linear_bwd(be, t->dctx, 0.0f, lg->out_w, lg->out_b, dproj, lt->ctx, lw->out_w, N, d, d));
         /* attention: keys and values are K0/V0 (gradients accumulate over layers) or x itself */
-        if (c->Tk)
-            TRY(attn_bwd(be, t, l, gx, t->k0, t->v0, t->dk0, t->dv0, lg, lw, c));
-        else
-            TRY(attn_bwd(be, t, l, gx, lt->x, lt->x, gx, gx, lg, lw, c));
+        TRY(attn_bwd(be, t, l, gx, lg, lw, c));
         dc_view tmp = g;
         g = gx;
         gx = tmp;

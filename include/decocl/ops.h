@@ -279,4 +279,33 @@ dc_status dc_hete_fwd(struct dc_backend *be, dc_view loss, dc_view tape, dc_view
 dc_status dc_hete_bwd(struct dc_backend *be, dc_view dxl, dc_view dxa, dc_view dxv, dc_view tape, dc_view xl,
                       dc_view xa, dc_view xv, size_t B, size_t d, const struct dc_hete_opts *o, float dloss);
 
+/* Fused multi-head attention (one transformer attention block without its projections).
+ * Letters: B batch, T query length (Tq), S key/value length, d model width, H heads,
+ * h = d / H head size. Row (b, t) of q is q[(b*T + t) * ld_q ...], row (b, j) of k and
+ * v likewise with ld_k, ld_v (row strides >= d, so q, k, v may be column blocks of one
+ * packed in-projection output); head hd is the column block [hd*h, (hd+1)*h). Per (b, hd):
+ *     P = softmax_j(scale * q_hd k_hd^T)   (causal: entries j > t masked, exactly 0)
+ *     out_hd = drop(P) v_hd                (out row (b, t) at out[(b*T + t) * ld_out ...])
+ * The scores are rounded to float before scale is applied, as a gemm followed by
+ * dc_softmax_fwd would. probs (B, H, T, S) saves P BEFORE dropout (the backward needs
+ * the undropped P; the mask is regenerated from Philox). The dropout is the one
+ * dc_dropout_fwd would apply to the whole probs tensor: element ((b*H + hd)*T + t)*S + j
+ * takes that index's Philox word, so masks equal those of the unfused composition.
+ * drop.p == 0 disables it; p must be < 1. out's columns outside d are untouched. */
+struct dc_attention {
+    size_t B, T, S, d, H;
+    size_t ld_q, ld_k, ld_v, ld_out; /* row strides in floats */
+    float scale;                     /* usually 1/sqrt(h) */
+    bool causal;                     /* MulT's future mask (used with T == S) */
+    struct dc_dropout drop;
+};
+dc_status dc_attention_fwd(struct dc_backend *be, dc_view out, dc_view probs, dc_view q, dc_view k, dc_view v,
+                           const struct dc_attention *a);
+/* dq, dk, dv += gradients of the forward above, given dout (rows ld_out apart) and the
+ * forward's probs (with causal, kernels may skip the masked entries, which the forward
+ * set to exactly 0); dq, dk, dv use the row strides of q, k, v and must not overlap
+ * each other. */
+dc_status dc_attention_bwd(struct dc_backend *be, dc_view dq, dc_view dk, dc_view dv, dc_view dout, dc_view probs,
+                           dc_view q, dc_view k, dc_view v, const struct dc_attention *a);
+
 #endif

@@ -160,6 +160,8 @@ static const struct dc_backend_i cl_impl = {
     .sinkhorn_bwd = cl_sinkhorn_bwd,
     .local_proto_fwd = cl_local_proto_fwd,
     .local_proto_bwd = cl_local_proto_bwd,
+    .attention_fwd = cl_attention_fwd,
+    .attention_bwd = cl_attention_bwd,
 };
 
 /* An op is usable when every kernel it needs was found (GEMM: or CLBlast works). */

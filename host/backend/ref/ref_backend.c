@@ -106,6 +106,8 @@ static const struct dc_backend_i ref_impl = {
     .sinkhorn_bwd = ref_sinkhorn_bwd,
     .local_proto_fwd = ref_local_proto_fwd,
     .local_proto_bwd = ref_local_proto_bwd,
+    .attention_fwd = ref_attention_fwd,
+    .attention_bwd = ref_attention_bwd,
 };
 
 dc_status dc_ref_open(struct dc_backend **out, struct dc_error *err) {

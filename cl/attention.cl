@@ -1,0 +1,442 @@
+/* Fused multi-head attention (dc_attention_fwd / dc_attention_bwd in ops.h), two kernel
+ * pairs; the host takes the *_local pair when its tiles fit the device's local memory.
+ *
+ * *_local (the fast path; see the section below): the keys and values of one (b, head)
+ * are staged transposed in local memory so that a work-item (a query row in the
+ * forward) works on 8 keys at once in float8, the way softmax_fwd vectorises; the
+ * backward's work-group (one per (b, head)) keeps drop(P) and dS transposed locally for
+ * its key phase. Dropout factors of a row come from one vectorised Philox evaluation
+ * per 32 elements (att_row_factors).
+ *
+ * Global-memory pair (any shape, e.g. long sequences on a GPU's small local memory):
+ * forward one work-item per query row (b, head, t), a work-group holding rows of one
+ * (b, head); the row's raw scores go to probs, become the softmax in place, and the
+ * output row is accumulated from drop(P) and V. Backward one work-group per (b, head);
+ * its work-items first take the query rows (D_t = sum_j P_tj dP_tj into local memory,
+ * then dQ), then, after a barrier, the key rows (dK, dV). Row loops keep the last Philox
+ * block, column loops draw one block per element. Head columns are accumulated
+ * ATT_GROUP at a time in private float8 registers; a wider head takes several passes.
+ *
+ * Both: every loop strides by the local size, so any local size works; no atomics,
+ * each work-group owns its head's columns. Dropout: element i = ((b*H + hd)*T + t)*S + j
+ * of probs takes word i & 3 of dropout_words(.., i >> 2), as dropout_fwd over the whole
+ * tensor does, so masks equal the unfused composition's bit for bit. */
+
+#define ATT_GROUP 32u
+
+inline float att_hsum8(float8 v) {
+    float4 a = v.lo + v.hi;
+    float2 b = a.lo + a.hi;
+    return b.lo + b.hi;
+}
+
+/* min(n, 8) floats from p, the other lanes 0. */
+inline float8 att_load8(__global const float *p, uint n) {
+    if (n >= 8) return vload8(0, p);
+    float t[8];
+    for (uint i = 0; i < 8; ++i) t[i] = i < n ? p[i] : 0.0f;
+    return vload8(0, t);
+}
+
+/* p[i] = v[i] (add: p[i] += v[i]) for i < min(n, 8). */
+inline void att_put8(__global float *p, uint n, float8 v, bool add) {
+    if (n >= 8) {
+        vstore8(add ? vload8(0, p) + v : v, 0, p);
+        return;
+    }
+    float t[8];
+    vstore8(v, 0, t);
+    for (uint i = 0; i < n; ++i) p[i] = add ? p[i] + t[i] : t[i];
+}
+
+inline float att_dot(__global const float *a, __global const float *b, uint n) {
+    float8 s8 = 0.0f;
+    uint c = 0;
+    for (; c + 8 <= n; c += 8) s8 = fma(vload8(0, a + c), vload8(0, b + c), s8);
+    float s = att_hsum8(s8);
+    for (; c < n; ++c) s = fma(a[c], b[c], s);
+    return s;
+}
+
+/* Up to ATT_GROUP accumulated columns. */
+struct att_acc {
+    float8 a0, a1, a2, a3;
+};
+
+inline void att_acc_zero(struct att_acc *x) { x->a0 = x->a1 = x->a2 = x->a3 = 0.0f; }
+
+/* x += s * p[0 .. w) */
+inline void att_acc_axpy(struct att_acc *x, float s, __global const float *p, uint w) {
+    x->a0 = fma(s, att_load8(p, w), x->a0);
+    if (w > 8) x->a1 = fma(s, att_load8(p + 8, w - 8), x->a1);
+    if (w > 16) x->a2 = fma(s, att_load8(p + 16, w - 16), x->a2);
+    if (w > 24) x->a3 = fma(s, att_load8(p + 24, w - 24), x->a3);
+}
+
+inline void att_acc_put(__global float *p, uint w, const struct att_acc *x, bool add) {
+    att_put8(p, w, x->a0, add);
+    if (w > 8) att_put8(p + 8, w - 8, x->a1, add);
+    if (w > 16) att_put8(p + 16, w - 16, x->a2, add);
+    if (w > 24) att_put8(p + 24, w - 24, x->a3, add);
+}
+
+/* The dropout settings of one call. */
+struct att_drop {
+    uint on, site, thr;
+    ulong seed, step;
+    float keep;
+};
+
+inline float att_word_factor(uint4 w, ulong i, const struct att_drop *d) {
+    uint r = (uint)(i & 3), word = r == 0 ? w.x : r == 1 ? w.y : r == 2 ? w.z : w.w;
+    return word >= d->thr ? d->keep : 0.0f;
+}
+
+/* Factor of element i; blk and words cache the last Philox block (start with blk = ~0). */
+inline float att_factor_cached(ulong i, ulong *blk, uint4 *words, const struct att_drop *d) {
+    if (!d->on) return 1.0f;
+    if ((i >> 2) != *blk) {
+        *blk = i >> 2;
+        *words = dropout_words(d->seed, d->site, d->step, *blk);
+    }
+    return att_word_factor(*words, i, d);
+}
+
+inline float att_factor(ulong i, const struct att_drop *d) {
+    if (!d->on) return 1.0f;
+    return att_word_factor(dropout_words(d->seed, d->site, d->step, i >> 2), i, d);
+}
+
+/* Global sizes (T, B*H). */
+__kernel void attention_fwd(__global float *out, ulong out_off, __global float *probs, ulong probs_off,
+                            __global const float *q, ulong q_off, __global const float *k, ulong k_off,
+                            __global const float *v, ulong v_off, ulong T, ulong S, ulong H, ulong h, ulong ld_q,
+                            ulong ld_k, ulong ld_v, ulong ld_out, float scale, uint causal, uint drop_on, ulong seed,
+                            uint site, ulong step, uint thr, float keep) {
+    ulong t = get_global_id(0), bh = get_global_id(1);
+    if (t >= T) return;
+    struct att_drop dr = {drop_on, site, thr, seed, step, keep};
+    ulong b = bh / H, hd = bh % H;
+    uint hn = (uint)h, valid = causal && t + 1 < S ? (uint)(t + 1) : (uint)S;
+    __global const float *qr = VIEW(q) + (b * T + t) * ld_q + hd * h;
+    __global const float *kb = VIEW(k) + b * S * ld_k + hd * h;
+    __global const float *vb = VIEW(v) + b * S * ld_v + hd * h;
+    ulong row0 = (bh * T + t) * S;
+    __global float *p = VIEW(probs) + row0;
+
+    float mx = -INFINITY;
+    for (uint j = 0; j < valid; ++j) {
+        float s = att_dot(qr, kb + j * ld_k, hn); /* the raw score, rounded as a gemm would */
+        p[j] = s;
+        mx = fmax(mx, scale * s);
+    }
+    float sum = 0.0f;
+    for (uint j = 0; j < valid; ++j) {
+        float e = exp(scale * p[j] - mx);
+        p[j] = e;
+        sum += e;
+    }
+    float inv = 1.0f / sum;
+    for (uint j = 0; j < valid; ++j) p[j] *= inv;
+    for (uint j = valid; j < S; ++j) p[j] = 0.0f; /* masked: exactly 0 */
+
+    __global float *o = VIEW(out) + (b * T + t) * ld_out + hd * h;
+    for (uint g0 = 0; g0 < hn; g0 += ATT_GROUP) {
+        uint w = min(hn - g0, ATT_GROUP);
+        struct att_acc acc;
+        att_acc_zero(&acc);
+        ulong blk = ~(ulong)0;
+        uint4 words = 0;
+        for (uint j = 0; j < valid; ++j) {
+            float pj = p[j] * att_factor_cached(row0 + j, &blk, &words, &dr);
+            att_acc_axpy(&acc, pj, vb + j * ld_v + g0, w);
+        }
+        att_acc_put(o + g0, w, &acc, false);
+    }
+}
+
+/* Global sizes (local size, B*H): one work-group per (b, head). dsum holds T floats. */
+__kernel void attention_bwd(__global float *dq, ulong dq_off, __global float *dk, ulong dk_off, __global float *dv,
+                            ulong dv_off, __global const float *dout, ulong dout_off, __global const float *probs,
+                            ulong probs_off, __global const float *q, ulong q_off, __global const float *k,
+                            ulong k_off, __global const float *v, ulong v_off, ulong T, ulong S, ulong H, ulong h,
+                            ulong ld_q, ulong ld_k, ulong ld_v, ulong ld_out, float scale, uint causal, uint drop_on,
+                            ulong seed, uint site, ulong step, uint thr, float keep, __local float *dsum) {
+    ulong bh = get_group_id(1), b = bh / H, hd = bh % H;
+    uint lid = (uint)get_local_id(0), ls = (uint)get_local_size(0), hn = (uint)h;
+    struct att_drop dr = {drop_on, site, thr, seed, step, keep};
+    __global const float *qb = VIEW(q) + b * T * ld_q + hd * h, *gob = VIEW(dout) + b * T * ld_out + hd * h;
+    __global const float *kb = VIEW(k) + b * S * ld_k + hd * h, *vb = VIEW(v) + b * S * ld_v + hd * h;
+    __global float *dqb = VIEW(dq) + b * T * ld_q + hd * h;
+    __global float *dkb = VIEW(dk) + b * S * ld_k + hd * h, *dvb = VIEW(dv) + b * S * ld_v + hd * h;
+    __global const float *pb = VIEW(probs) + bh * T * S;
+
+    /* query rows: with dP_tj = f_tj (dO_t . v_j) (f the dropout factor),
+     * D_t = sum_j P_tj dP_tj, dS_tj = scale P_tj (dP_tj - D_t), dQ_t += sum_j dS_tj k_j */
+    for (uint t = lid; t < T; t += ls) {
+        uint valid = causal && t + 1 < S ? t + 1 : (uint)S;
+        __global const float *go = gob + t * ld_out, *p = pb + t * S;
+        ulong row0 = (bh * T + t) * S, blk = ~(ulong)0;
+        uint4 words = 0;
+        float D = 0.0f;
+        for (uint j = 0; j < valid; ++j)
+            D = fma(p[j], att_factor_cached(row0 + j, &blk, &words, &dr) * att_dot(go, vb + j * ld_v, hn), D);
+        dsum[t] = D;
+        for (uint g0 = 0; g0 < hn; g0 += ATT_GROUP) {
+            uint w = min(hn - g0, ATT_GROUP);
+            struct att_acc acc;
+            att_acc_zero(&acc);
+            for (uint j = 0; j < valid; ++j) {
+                float dp = att_factor_cached(row0 + j, &blk, &words, &dr) * att_dot(go, vb + j * ld_v, hn);
+                att_acc_axpy(&acc, scale * p[j] * (dp - D), kb + j * ld_k + g0, w);
+            }
+            att_acc_put(dqb + t * ld_q + g0, w, &acc, true);
+        }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+
+    /* key rows: dV_j += sum_t drop(P)_tj dO_t, dK_j += sum_t dS_tj q_t (causal: P_tj = 0 for t < j) */
+    for (uint j = lid; j < S; j += ls) {
+        uint t0 = causal ? j : 0;
+        for (uint g0 = 0; g0 < hn; g0 += ATT_GROUP) {
+            uint w = min(hn - g0, ATT_GROUP);
+            struct att_acc av, ak;
+            att_acc_zero(&av);
+            att_acc_zero(&ak);
+            for (uint t = t0; t < T; ++t) {
+                float pj = pb[t * S + j], f = att_factor((bh * T + t) * S + j, &dr);
+                __global const float *go = gob + t * ld_out;
+                float dp = f * att_dot(go, vb + j * ld_v, hn);
+                att_acc_axpy(&av, pj * f, go + g0, w);
+                att_acc_axpy(&ak, scale * pj * (dp - dsum[t]), qb + t * ld_q + g0, w);
+            }
+            att_acc_put(dvb + j * ld_v + g0, w, &av, true);
+            att_acc_put(dkb + j * ld_k + g0, w, &ak, true);
+        }
+    }
+}
+
+/* ---- the local-memory pair ----
+ * Forward: KT and VT (h, S8), S8 = S rounded up to 8, then per work-item its row's
+ * scores, softmax and drop(P) in a local row buffer; the output is h dot products of
+ * that row with VT's rows. Backward: KT, VT (h, S8) and dO^T, Q^T (h, T8); phase 1 (query
+ * rows) computes f * dP, D, dS and dQ from a local row buffer and scatters drop(P) and dS
+ * into PdT and dST (S, T8); phase 2 (key rows) reads those: dV and dK are then dot
+ * products along t, with no Philox and no dP recomputed. */
+
+inline uint att_lanes(uint j0, uint valid) { return min(valid - j0, 8u); }
+
+inline float8 att_gload8(__global const float *p, uint n, float fill) {
+    if (n >= 8) return vload8(0, p);
+    float t[8];
+    for (uint i = 0; i < 8; ++i) t[i] = i < n ? p[i] : fill;
+    return vload8(0, t);
+}
+
+inline void att_gstore8(__global float *p, uint n, float8 v) {
+    if (n >= 8) {
+        vstore8(v, 0, p);
+        return;
+    }
+    float t[8];
+    vstore8(v, 0, t);
+    for (uint i = 0; i < n; ++i) p[i] = t[i];
+}
+
+inline float att_hmax8(float8 v) {
+    float4 a = fmax(v.lo, v.hi);
+    float2 b = fmax(a.lo, a.hi);
+    return fmax(b.lo, b.hi);
+}
+
+/* dst (h, S8) = the head's rows src (S, h) at stride ld, transposed, zero beyond S. */
+inline void att_load_transposed(__local float *dst, __global const float *src, ulong ld, uint S, uint S8, uint h) {
+    for (uint idx = (uint)get_local_id(0); idx < h * S8; idx += (uint)get_local_size(0)) {
+        uint c = idx / S8, j = idx - c * S8;
+        dst[idx] = j < S ? src[j * ld + c] : 0.0f;
+    }
+}
+
+/* Floats of a row factor buffer (att_row_factors) for rows of up to S8 keys. */
+#define ATT_FR_EXTRA 48u
+
+/* fr[j + (row0 & 3)] = dropout factor of element row0 + j, for j < n: the Philox blocks
+ * (row0 >> 2) .. ((row0 + n - 1) >> 2), eight at a time with one vectorised evaluation
+ * (bit-identical to dropout_words block by block), each block's four words stored as
+ * consecutive factors. fr must hold n + ATT_FR_EXTRA floats. */
+inline void att_row_factors(__local float *fr, ulong row0, uint n, const struct att_drop *d) {
+    ulong q0 = row0 >> 2;
+    uint nb = (uint)(((row0 + n - 1) >> 2) - q0 + 1);
+    for (uint m0 = 0; m0 < nb; m0 += 8) {
+        uint8 c0 = (uint8)((uint)(q0 + m0)) + (uint8)(0, 1, 2, 3, 4, 5, 6, 7), c1 = (uint8)(d->site),
+              c2 = (uint8)((uint)d->step), c3 = (uint8)((uint)(d->step >> 32));
+        uint k0 = (uint)d->seed, k1 = (uint)(d->seed >> 32);
+        for (int round = 0; round < 10; ++round) {
+            ulong8 p0 = convert_ulong8(c0) * (ulong)PHILOX_M0, p1 = convert_ulong8(c2) * (ulong)PHILOX_M1;
+            c0 = convert_uint8(p1 >> 32) ^ c1 ^ (uint8)(k0);
+            c1 = convert_uint8(p1);
+            c2 = convert_uint8(p0 >> 32) ^ c3 ^ (uint8)(k1);
+            c3 = convert_uint8(p0);
+            k0 += PHILOX_W0;
+            k1 += PHILOX_W1;
+        }
+        float8 f0 = select((float8)0.0f, (float8)(d->keep), c0 >= (uint8)(d->thr));
+        float8 f1 = select((float8)0.0f, (float8)(d->keep), c1 >= (uint8)(d->thr));
+        float8 f2 = select((float8)0.0f, (float8)(d->keep), c2 >= (uint8)(d->thr));
+        float8 f3 = select((float8)0.0f, (float8)(d->keep), c3 >= (uint8)(d->thr));
+        vstore16((float16)(f0.s0, f1.s0, f2.s0, f3.s0, f0.s1, f1.s1, f2.s1, f3.s1, f0.s2, f1.s2, f2.s2, f3.s2, f0.s3,
+                           f1.s3, f2.s3, f3.s3),
+                 0, fr + 4 * m0);
+        vstore16((float16)(f0.s4, f1.s4, f2.s4, f3.s4, f0.s5, f1.s5, f2.s5, f3.s5, f0.s6, f1.s6, f2.s6, f3.s6, f0.s7,
+                           f1.s7, f2.s7, f3.s7),
+                 0, fr + 4 * m0 + 16);
+    }
+}
+
+/* Factors of keys j0 .. j0+7 from a row factor buffer, lanes >= n exactly 0. */
+inline float8 att_fr8(__local const float *fr, ulong row0, uint j0, uint n, const struct att_drop *d) {
+    if (!d->on) return 1.0f;
+    return select((float8)0.0f, vload8(0, fr + j0 + (uint)(row0 & 3)),
+                  (int8)(0, 1, 2, 3, 4, 5, 6, 7) < (int8)((int)n));
+}
+
+/* Global sizes (T, B*H), local (lt, 1): every group's rows share (b, head). loc holds
+ * KT and VT (h * S8 floats each) and the dropped probabilities of the group's rows (lt * S8). */
+__kernel void attention_fwd_local(__global float *out, ulong out_off, __global float *probs, ulong probs_off,
+                                  __global const float *q, ulong q_off, __global const float *k, ulong k_off,
+                                  __global const float *v, ulong v_off, ulong T, ulong S, ulong H, ulong h, ulong ld_q,
+                                  ulong ld_k, ulong ld_v, ulong ld_out, float scale, uint causal, uint drop_on,
+                                  ulong seed, uint site, ulong step, uint thr, float keep, __local float *loc) {
+    ulong t = get_global_id(0), bh = get_group_id(1), b = bh / H, hd = bh % H;
+    uint hn = (uint)h, Sn = (uint)S, S8 = (Sn + 7) & ~7u;
+    __local float *kt = loc, *vt = loc + hn * S8, *pd = vt + hn * S8 + get_local_id(0) * S8;
+    __local float *fr = vt + hn * S8 + get_local_size(0) * S8 + get_local_id(0) * (S8 + ATT_FR_EXTRA);
+    att_load_transposed(kt, VIEW(k) + b * S * ld_k + hd * h, ld_k, Sn, S8, hn);
+    att_load_transposed(vt, VIEW(v) + b * S * ld_v + hd * h, ld_v, Sn, S8, hn);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (t >= T) return;
+    struct att_drop dr = {drop_on, site, thr, seed, step, keep};
+    uint valid = causal && t + 1 < S ? (uint)(t + 1) : Sn;
+    __global const float *qr = VIEW(q) + (b * T + t) * ld_q + hd * h;
+    ulong row0 = (bh * T + t) * S;
+    __global float *p = VIEW(probs) + row0;
+    const int8 lane = (int8)(0, 1, 2, 3, 4, 5, 6, 7);
+
+    float8 m8 = -INFINITY;
+    for (uint j0 = 0; j0 < valid; j0 += 8) {
+        float8 s8 = 0.0f;
+        for (uint c = 0; c < hn; ++c) s8 = fma((float8)(qr[c]), vload8(0, kt + c * S8 + j0), s8);
+        uint n = att_lanes(j0, valid);
+        vstore8(s8, 0, pd + j0);
+        m8 = fmax(m8, select((float8)(-INFINITY), scale * s8, lane < (int8)((int)n)));
+    }
+    float mx = att_hmax8(m8);
+    float8 sum8 = 0.0f;
+    for (uint j0 = 0; j0 < valid; j0 += 8) {
+        uint n = att_lanes(j0, valid);
+        float8 e = select((float8)0.0f, exp(scale * vload8(0, pd + j0) - mx), lane < (int8)((int)n));
+        sum8 += e;
+        vstore8(e, 0, pd + j0);
+    }
+    float inv = 1.0f / att_hsum8(sum8);
+    /* P to probs, drop(P) kept locally; masked lanes and keys are exactly 0 */
+    if (drop_on) att_row_factors(fr, row0, valid, &dr);
+    for (uint j0 = 0; j0 < S8; j0 += 8) {
+        float8 p8 = j0 < valid ? vload8(0, pd + j0) * inv : 0.0f;
+        att_gstore8(p + j0, min(Sn - j0, 8u), p8);
+        if (j0 < valid) vstore8(p8 * att_fr8(fr, row0, j0, att_lanes(j0, valid), &dr), 0, pd + j0);
+    }
+
+    __global float *o = VIEW(out) + (b * T + t) * ld_out + hd * h;
+    for (uint c = 0; c < hn; ++c) {
+        float8 acc = 0.0f;
+        for (uint j0 = 0; j0 < valid; j0 += 8) acc = fma(vload8(0, pd + j0), vload8(0, vt + c * S8 + j0), acc);
+        o[c] = att_hsum8(acc);
+    }
+}
+
+/* Global sizes (lt, B*H), local (lt, 1): one work-group per (b, head). loc holds, with
+ * S8, T8 = S, T rounded up to 8: KT, VT (h * S8 each), dOT, QT (h * T8 each), the
+ * transposed dropped probabilities PdT and score gradients dST (S * T8 each), and one
+ * row buffer (S8) per work-item. */
+__kernel void attention_bwd_local(__global float *dq, ulong dq_off, __global float *dk, ulong dk_off,
+                                  __global float *dv, ulong dv_off, __global const float *dout, ulong dout_off,
+                                  __global const float *probs, ulong probs_off, __global const float *q, ulong q_off,
+                                  __global const float *k, ulong k_off, __global const float *v, ulong v_off, ulong T,
+                                  ulong S, ulong H, ulong h, ulong ld_q, ulong ld_k, ulong ld_v, ulong ld_out,
+                                  float scale, uint causal, uint drop_on, ulong seed, uint site, ulong step, uint thr,
+                                  float keep, __local float *loc) {
+    ulong bh = get_group_id(1), b = bh / H, hd = bh % H;
+    uint lid = (uint)get_local_id(0), ls = (uint)get_local_size(0), hn = (uint)h, Tn = (uint)T, Sn = (uint)S;
+    uint S8 = (Sn + 7) & ~7u, T8 = (Tn + 7) & ~7u;
+    struct att_drop dr = {drop_on, site, thr, seed, step, keep};
+    __local float *kt = loc, *vt = kt + hn * S8, *got = vt + hn * S8, *qt = got + hn * T8;
+    __local float *pdt = qt + hn * T8, *dst = pdt + Sn * T8, *row = dst + Sn * T8 + lid * S8;
+    __local float *fr = dst + Sn * T8 + ls * S8 + lid * (S8 + ATT_FR_EXTRA);
+    __global const float *qb = VIEW(q) + b * T * ld_q + hd * h, *gob = VIEW(dout) + b * T * ld_out + hd * h;
+    __global float *dqb = VIEW(dq) + b * T * ld_q + hd * h;
+    __global float *dkb = VIEW(dk) + b * S * ld_k + hd * h, *dvb = VIEW(dv) + b * S * ld_v + hd * h;
+    __global const float *pb = VIEW(probs) + bh * T * S;
+    const int8 lane = (int8)(0, 1, 2, 3, 4, 5, 6, 7);
+    att_load_transposed(kt, VIEW(k) + b * S * ld_k + hd * h, ld_k, Sn, S8, hn);
+    att_load_transposed(vt, VIEW(v) + b * S * ld_v + hd * h, ld_v, Sn, S8, hn);
+    att_load_transposed(got, gob, ld_out, Tn, T8, hn);
+    att_load_transposed(qt, qb, ld_q, Tn, T8, hn);
+    for (uint idx = 8 * lid; idx < 2 * Sn * T8; idx += 8 * ls) vstore8(0.0f, 0, pdt + idx); /* masked, padding */
+    barrier(CLK_LOCAL_MEM_FENCE);
+
+    /* query rows: x_tj = f_tj (dO_t . v_j), D_t = sum_j P_tj x_tj, dS_tj = scale P_tj (x_tj - D_t),
+     * dQ_t += sum_j dS_tj k_j; drop(P) and dS go to PdT and dST for the key phase */
+    for (uint t = lid; t < Tn; t += ls) {
+        uint valid = causal && t + 1 < Sn ? t + 1 : Sn;
+        __global const float *p = pb + t * S;
+        ulong row0 = (bh * T + t) * S;
+        float8 d8 = 0.0f;
+        if (drop_on) att_row_factors(fr, row0, valid, &dr);
+        for (uint j0 = 0; j0 < valid; j0 += 8) {
+            float8 x8 = 0.0f;
+            for (uint c = 0; c < hn; ++c) x8 = fma((float8)(got[c * T8 + t]), vload8(0, vt + c * S8 + j0), x8);
+            uint n = att_lanes(j0, valid);
+            float8 f8 = att_fr8(fr, row0, j0, n, &dr), p8 = att_gload8(p + j0, n, 0.0f);
+            x8 *= f8;
+            vstore8(x8, 0, row + j0);
+            d8 = fma(p8, x8, d8);
+            float pd[8];
+            vstore8(p8 * f8, 0, pd);
+            for (uint l = 0; l < n; ++l) pdt[(j0 + l) * T8 + t] = pd[l];
+        }
+        float D = att_hsum8(d8);
+        for (uint j0 = 0; j0 < valid; j0 += 8) {
+            uint n = att_lanes(j0, valid);
+            float8 s8 = scale * att_gload8(p + j0, n, 0.0f) * (vload8(0, row + j0) - D);
+            s8 = select((float8)0.0f, s8, lane < (int8)((int)n));
+            vstore8(s8, 0, row + j0);
+            float sv[8];
+            vstore8(s8, 0, sv);
+            for (uint l = 0; l < n; ++l) dst[(j0 + l) * T8 + t] = sv[l];
+        }
+        __global float *gq = dqb + t * ld_q;
+        for (uint c = 0; c < hn; ++c) {
+            float8 acc = 0.0f;
+            for (uint j0 = 0; j0 < valid; j0 += 8) acc = fma(vload8(0, row + j0), vload8(0, kt + c * S8 + j0), acc);
+            gq[c] += att_hsum8(acc);
+        }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+
+    /* key rows: dV_j += sum_t drop(P)_tj dO_t, dK_j += sum_t dS_tj q_t (causal: zero for t < j) */
+    for (uint j = lid; j < Sn; j += ls) {
+        uint t0 = causal ? j & ~7u : 0;
+        __local const float *pj = pdt + j * T8, *sj = dst + j * T8;
+        __global float *gv = dvb + j * ld_v, *gk = dkb + j * ld_k;
+        for (uint c = 0; c < hn; ++c) {
+            float8 av = 0.0f, ak = 0.0f;
+            for (uint t = t0; t < T8; t += 8) {
+                av = fma(vload8(0, pj + t), vload8(0, got + c * T8 + t), av);
+                ak = fma(vload8(0, sj + t), vload8(0, qt + c * T8 + t), ak);
+            }
+            gv[c] += att_hsum8(av);
+            gk[c] += att_hsum8(ak);
+        }
+    }
+}
