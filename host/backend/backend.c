@@ -463,6 +463,8 @@ dc_status dc_supcon_bwd(struct dc_backend *be, dc_view df, dc_view f, dc_view la
     NEED(labels, B);
     if (check_temperature(be, temperature) != DC_OK) return DC_ERR_ARG;
     DISPATCH(supcon_bwd, df, f, labels, B, q, classification, temperature, dloss);
+}
+
 /* Attention: every view must span its rows at its stride. */
 static void attention_check(const struct dc_attention *a) {
     DC_ASSERT(a->H >= 1 && a->d % a->H == 0);
