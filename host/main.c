@@ -24,7 +24,8 @@ static void usage(FILE *f) {
           "  bench ops [--json] [--ops a,b] [--reps N]\n"
           "                          time each op on the chosen device next to ref\n"
           "  bench step CONFIG [--devices all|ref,cpu,gpu,P:D,...] [--steps N] [--warmup N]\n"
-          "             [--batch-size B] [--data FILE] [--no-breakdown] [--sgemm-size N] [--json] [--csv FILE]\n"
+          "             [--batch-size B] [--data FILE] [--set key=value]... [--no-breakdown] [--sgemm-size N]\n"
+          "             [--json] [--csv FILE]\n"
           "                          time whole training steps on each device (bench/README.md)\n"
           "  bench compare A.json B.json ...\n"
           "                          one Markdown table of several `bench step --json` results\n"
@@ -209,7 +210,7 @@ static int parse_count(const char *opt, const char *s, long lo, long hi, long *o
 }
 
 static bool takes_value(const char *a) {
-    static const char *const opts[] = {"--devices", "--data", "--csv", "--steps", "--warmup", "--batch-size",
+    static const char *const opts[] = {"--devices", "--data", "--csv", "--set", "--steps", "--warmup", "--batch-size",
                                        "--sgemm-size"};
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; ++i)
         if (strcmp(a, opts[i]) == 0) return true;
@@ -218,6 +219,7 @@ static bool takes_value(const char *a) {
 
 static int cmd_bench_step(struct cli *cli) {
     struct dc_bench_step_options o = {.steps = 10, .warmup = 3, .sgemm_n = 1024, .breakdown = true};
+    const char *sets[64];
     for (int i = 2; i < cli->argc; ++i) {
         const char *a = cli->argv[i];
         const char *val = i + 1 < cli->argc ? cli->argv[i + 1] : NULL;
@@ -228,6 +230,11 @@ static int cmd_bench_step(struct cli *cli) {
         else if (strcmp(a, "--devices") == 0) o.devices = cli->argv[++i];
         else if (strcmp(a, "--data") == 0) o.data = cli->argv[++i];
         else if (strcmp(a, "--csv") == 0) o.csv = cli->argv[++i];
+        else if (strcmp(a, "--set") == 0) {
+            if (o.nsets == sizeof sets / sizeof sets[0]) return usage_error("%s", "too many --set options");
+            sets[o.nsets++] = cli->argv[++i];
+            o.sets = sets;
+        }
         else if (strcmp(a, "--steps") == 0) {
             if (parse_count(a, cli->argv[++i], 1, 100000, &v)) return 2;
             o.steps = (int)v;

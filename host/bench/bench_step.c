@@ -289,7 +289,7 @@ static dc_status run_device(const struct dc_backend_options *be_opt, const char 
     r->steps = o->steps;
     r->warmup = o->warmup;
     r->sgemm_n = o->sgemm_n;
-    if ((st = dc_model_config_read(&d.cfg, o->config, NULL, 0, err)) != DC_OK) goto done;
+    if ((st = dc_model_config_read(&d.cfg, o->config, o->sets, o->nsets, err)) != DC_OK) goto done;
     if ((st = make_batch(&d, o, r, err)) != DC_OK) goto done;
     struct dc_model_dims dims;
     dc_decalign_dims(&d.cfg, r->D, &dims);

@@ -14,6 +14,8 @@
 
 struct dc_bench_step_options {
     const char *config;
+    const char *const *sets; /* --set key=value overrides of the config */
+    size_t nsets;
     const char *devices;   /* "all" or a comma list of ref, cpu, gpu, accelerator, P:D; NULL: "all" */
     const char *data;      /* a dataset file: its train split gives the batch and the epoch size; NULL: synthetic */
     int steps, warmup;     /* timed steps (also for forward-only and the breakdown), warm-up steps */
