@@ -84,6 +84,7 @@ static json_t *result_json(const struct dc_bench_result *r) {
     json_object_set_new(j, "epoch_batches", json_integer((json_int_t)r->epoch_batches));
     json_object_set_new(j, "epoch_source", json_string(r->epoch_source));
     json_object_set_new(j, "last_loss", num(r->last_loss));
+    json_object_set_new(j, "other_processes_cores", num(r->foreign_cores));
     return j;
 }
 
@@ -145,10 +146,14 @@ void dc_bench_print_table(FILE *out, const char *config, const struct dc_bench_r
             fprintf(out, " %12.1f\n", r[i].breakdown_step_ms);
         }
     }
-    if (f)
+    if (f) {
+        fprintf(out, "\ncores other processes kept busy during the timed steps:");
+        for (size_t i = 0; i < n; ++i)
+            if (r[i].ok) fprintf(out, "%s %s %.2f", i ? "," : "", r[i].device_id, r[i].foreign_cores);
         fprintf(out, "\n* epoch: estimated, ceil(%zu / %zu) steps x the step median (%s); SGEMM: best GEMM provider "
                      "at %zu^3; host MB: peak RSS of the device's own process\n",
                 f->epoch_samples, f->batch, f->epoch_source, f->sgemm_n);
+    }
 }
 
 static void csv_field(FILE *out, const char *s) {

@@ -43,6 +43,7 @@ struct dc_bench_result {
     char epoch_source[96];
     double epoch_s;
     double last_loss;
+    double foreign_cores; /* cores other processes kept busy during the timed steps */
 };
 
 /* Output of the results: table, JSON (issue 6's structure plus extras), CSV. */

@@ -86,6 +86,33 @@ static double peak_rss_mb(void) {
     return (double)ru.ru_maxrss / 1024.0;
 }
 
+/* CPU time used by other processes: busy jiffies of /proc/stat minus this process's own
+ * user + system time (threads included), in core-seconds; NAN where /proc is absent. */
+struct cpu_snap {
+    double wall, busy, own;
+};
+static struct cpu_snap cpu_snap(void) {
+    struct cpu_snap c = {dc_now_seconds(), NAN, 0};
+    FILE *f = fopen("/proc/stat", "r");
+    unsigned long long v[8] = {0};
+    if (f) {
+        if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
+                   &v[7]) == 8)
+            c.busy = (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
+        fclose(f);
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    c.own = (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
+            1e-6 * (double)ru.ru_stime.tv_usec;
+    return c;
+}
+/* Mean cores other processes kept busy between a and b. */
+static double foreign_cores(struct cpu_snap a, struct cpu_snap b) {
+    double f = ((b.busy - a.busy) - (b.own - a.own)) / (b.wall - a.wall);
+    return f > 0 ? f : 0;
+}
+
 /* splitmix64 -> uniform (0, 1) -> Box-Muller normals: the synthetic inputs. */
 static uint64_t splitmix64(uint64_t *s) {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
@@ -340,11 +367,13 @@ static dc_status run_device(const struct dc_backend_options *be_opt, const char 
     /* undisturbed steps */
     struct dc_backend_stats s0, s1;
     dc_backend_stats_get(d.be, &s0);
+    struct cpu_snap c0 = cpu_snap();
     for (int i = 0; i < o->steps; ++i) {
         double t0 = now_ms();
         if ((st = one_step(&d, r, &step, NULL, err)) != DC_OK) goto done;
         d.ms[i] = now_ms() - t0;
     }
+    r->foreign_cores = foreign_cores(c0, cpu_snap());
     dc_backend_stats_get(d.be, &s1);
     double ns = (double)o->steps;
     r->launches = (double)(s1.launches - s0.launches) / ns;
