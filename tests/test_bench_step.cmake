@@ -77,7 +77,9 @@ foreach(i RANGE ${last})
             sgemm_gflops epoch_s)
     positive("${r}" "${dev}" ${k})
   endforeach()
-  # the analytic count (bench/README.md) must equal what the GEMM wrappers counted
+  # the analytic count (bench/README.md) must equal what the GEMM wrappers counted. An op
+  # that does matrix products outside dc_gemm_ex (e.g. a fused attention kernel) must add
+  # its 2mnk to dc_backend_stats.gemm_flops too, or this check has to change.
   string(JSON fa GET "${r}" gflop_per_step)
   string(JSON fc GET "${r}" gflop_counted_per_step)
   check("${dev}: analytic ${fa} GFLOP != counted ${fc}" fa STREQUAL fc)
