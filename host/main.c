@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bench/bench.h"
+#include "bench/bench_step.h"
 #include "cli/commands.h"
 #include "core/log.h"
 #include "decocl/decocl.h"
@@ -22,6 +23,12 @@ static void usage(FILE *f) {
           "  devices                 list OpenCL platforms and devices, plus the ref path, and their ops\n"
           "  bench ops [--json] [--ops a,b] [--reps N]\n"
           "                          time each op on the chosen device next to ref\n"
+          "  bench step CONFIG [--devices all|ref,cpu,gpu,P:D,...] [--steps N] [--warmup N]\n"
+          "             [--batch-size B] [--data FILE] [--set key=value]... [--no-breakdown] [--sgemm-size N]\n"
+          "             [--json] [--csv FILE]\n"
+          "                          time whole training steps on each device (bench/README.md)\n"
+          "  bench compare A.json B.json ...\n"
+          "                          one Markdown table of several `bench step --json` results\n"
           "  build-kernels FILE      build the kernel program for the device and write its binary\n"
           "                          (load it later with --kernels-binary FILE)\n"
           "  train CONFIG [--data FILE] [--set key=value]... [--seeds a,b] [--out DIR]\n"
@@ -191,9 +198,80 @@ static int cmd_build_kernels(struct cli *cli) {
     return st == DC_OK ? 0 : fail(&err);
 }
 
+static int parse_count(const char *opt, const char *s, long lo, long hi, long *out) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < lo || v > hi) {
+        fprintf(stderr, "decocl: %s must be an integer in [%ld, %ld], not '%s'\n(see decocl --help)\n", opt, lo, hi, s);
+        return 2;
+    }
+    *out = v;
+    return 0;
+}
+
+static bool takes_value(const char *a) {
+    static const char *const opts[] = {"--devices", "--data", "--csv", "--set", "--steps", "--warmup", "--batch-size",
+                                       "--sgemm-size"};
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; ++i)
+        if (strcmp(a, opts[i]) == 0) return true;
+    return false;
+}
+
+static int cmd_bench_step(struct cli *cli) {
+    struct dc_bench_step_options o = {.steps = 10, .warmup = 3, .sgemm_n = 1024, .breakdown = true};
+    const char *sets[64];
+    for (int i = 2; i < cli->argc; ++i) {
+        const char *a = cli->argv[i];
+        const char *val = i + 1 < cli->argc ? cli->argv[i + 1] : NULL;
+        long v;
+        if (strcmp(a, "--json") == 0) o.json = true;
+        else if (strcmp(a, "--no-breakdown") == 0) o.breakdown = false;
+        else if (takes_value(a) && !val) return usage_error("option %s needs a value", a);
+        else if (strcmp(a, "--devices") == 0) o.devices = cli->argv[++i];
+        else if (strcmp(a, "--data") == 0) o.data = cli->argv[++i];
+        else if (strcmp(a, "--csv") == 0) o.csv = cli->argv[++i];
+        else if (strcmp(a, "--set") == 0) {
+            if (o.nsets == sizeof sets / sizeof sets[0]) return usage_error("%s", "too many --set options");
+            sets[o.nsets++] = cli->argv[++i];
+            o.sets = sets;
+        }
+        else if (strcmp(a, "--steps") == 0) {
+            if (parse_count(a, cli->argv[++i], 1, 100000, &v)) return 2;
+            o.steps = (int)v;
+        } else if (strcmp(a, "--warmup") == 0) {
+            if (parse_count(a, cli->argv[++i], 0, 100000, &v)) return 2;
+            o.warmup = (int)v;
+        } else if (strcmp(a, "--batch-size") == 0) {
+            if (parse_count(a, cli->argv[++i], 1, 1000000, &v)) return 2;
+            o.batch_size = (size_t)v;
+        } else if (strcmp(a, "--sgemm-size") == 0) {
+            if (parse_count(a, cli->argv[++i], 16, 8192, &v)) return 2;
+            o.sgemm_n = (size_t)v;
+        } else if (a[0] == '-') return usage_error("unknown bench step argument '%s'", a);
+        else if (!o.config) o.config = a;
+        else return usage_error("bench step takes one CONFIG, not also '%s'", a);
+    }
+    if (!o.config) return usage_error("%s", "usage: decocl bench step CONFIG [--devices all|ref,cpu,...] [--json]");
+    if (!o.devices && cli->be.device) o.devices = cli->be.device; /* the global --device picks one */
+    struct dc_error err = {0};
+    if (dc_bench_step(&cli->be, &o, stdout, &err) != DC_OK) return fail(&err);
+    return 0;
+}
+
+static int cmd_bench_compare(struct cli *cli) {
+    if (cli->argc < 3) return usage_error("%s", "usage: decocl bench compare A.json [B.json ...]");
+    struct dc_error err = {0};
+    if (dc_bench_compare((const char *const *)cli->argv + 2, (size_t)cli->argc - 2, stdout, &err) != DC_OK)
+        return fail(&err);
+    return 0;
+}
+
 static int cmd_bench(struct cli *cli) {
+    if (cli->argc >= 2 && strcmp(cli->argv[1], "step") == 0) return cmd_bench_step(cli);
+    if (cli->argc >= 2 && strcmp(cli->argv[1], "compare") == 0) return cmd_bench_compare(cli);
     if (cli->argc < 2 || strcmp(cli->argv[1], "ops") != 0)
-        return usage_error("%s", "usage: decocl [--device D] bench ops [--json] [--ops a,b,...] [--reps N]");
+        return usage_error("%s", "usage: decocl [--device D] bench ops [--json] [--ops a,b,...] [--reps N]\n"
+                                 "       decocl bench step CONFIG [options]   |   decocl bench compare A.json ...");
     struct dc_bench_ops_options o = {.reps = 0};
     for (int i = 2; i < cli->argc; ++i) {
         const char *a = cli->argv[i];

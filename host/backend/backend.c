@@ -54,9 +54,18 @@ const char *dc_backend_program_origin(const struct dc_backend *be) { return be->
 struct dc_error *dc_backend_error(struct dc_backend *be) { return be->err; }
 enum dc_gemm_provider dc_backend_gemm_provider(const struct dc_backend *be) { return be->gemm_provider; }
 
-dc_status dc_mem_alloc(struct dc_backend *be, size_t n, struct dc_mem **out) { return be->impl->mem_alloc(be, n, out); }
+dc_status dc_mem_alloc(struct dc_backend *be, size_t n, struct dc_mem **out) {
+    dc_status st = be->impl->mem_alloc(be, n, out);
+    if (st == DC_OK) {
+        be->stats.mem_bytes += (uint64_t)n * sizeof(float);
+        if (be->stats.mem_bytes > be->stats.mem_peak_bytes) be->stats.mem_peak_bytes = be->stats.mem_bytes;
+    }
+    return st;
+}
 void dc_mem_free(struct dc_backend *be, struct dc_mem *mem) {
-    if (mem) be->impl->mem_free(be, mem);
+    if (!mem) return;
+    be->stats.mem_bytes -= (uint64_t)be->impl->mem_floats(mem) * sizeof(float);
+    be->impl->mem_free(be, mem);
 }
 dc_view dc_view_of(struct dc_mem *mem, size_t off, size_t n) { return (dc_view){.mem = mem, .off = off, .n = n}; }
 
@@ -119,6 +128,7 @@ dc_status dc_gemm_ex(struct dc_backend *be, const struct dc_gemm_shape *s, float
         NEED(b, batched_extent(s->batch, s->stride_b, matrix_extent(b_rows, b_cols, s->ldb)));
     }
     NEED(c, batched_extent(s->batch, s->stride_c, matrix_extent(s->m, s->n, s->ldc)));
+    if (be->op_ok[DC_OP_gemm]) be->stats.gemm_flops += 2 * (uint64_t)s->m * s->n * s->k * s->batch;
     DISPATCH(gemm, s, alpha, a, b, beta, c);
 }
 

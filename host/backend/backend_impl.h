@@ -13,6 +13,7 @@ struct dc_backend_i {
     void (*close)(struct dc_backend *be);
     dc_status (*mem_alloc)(struct dc_backend *be, size_t n, struct dc_mem **out);
     void (*mem_free)(struct dc_backend *be, struct dc_mem *mem);
+    size_t (*mem_floats)(const struct dc_mem *mem); /* the n it was allocated with (memory counters) */
     dc_status (*upload)(struct dc_backend *be, dc_view dst, const float *src);
     dc_status (*download)(struct dc_backend *be, float *dst, dc_view src);
     dc_status (*fill)(struct dc_backend *be, dc_view dst, float value);

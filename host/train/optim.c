@@ -102,6 +102,7 @@ dc_status dc_optim_last_norm(struct dc_optim *o, float *out, struct dc_error *er
     return DC_OK;
 }
 
+struct dc_backend *dc_optim_backend(const struct dc_optim *o) { return o->be; }
 void dc_optim_set_lr(struct dc_optim *o, double lr) { o->hp.lr = lr; }
 double dc_optim_lr(const struct dc_optim *o) { return o->hp.lr; }
 uint64_t dc_optim_steps(const struct dc_optim *o) { return o->hp.step; }

@@ -27,6 +27,8 @@ dc_status dc_optim_step(struct dc_optim *o, struct dc_mem *params, struct dc_mem
 /* The gradient norm before clipping of the last step (reads one float back). */
 dc_status dc_optim_last_norm(struct dc_optim *o, float *out, struct dc_error *err);
 
+/* The backend its state lives on. */
+struct dc_backend *dc_optim_backend(const struct dc_optim *o);
 void dc_optim_set_lr(struct dc_optim *o, double lr);
 double dc_optim_lr(const struct dc_optim *o);
 uint64_t dc_optim_steps(const struct dc_optim *o);

@@ -16,6 +16,7 @@
 #include "model/checkpoint.h"
 #include "train/optim.h"
 #include "train/schedule.h"
+#include "train/step.h"
 
 /* ---- small helpers ---- */
 
@@ -767,7 +768,7 @@ static dc_status train_seed(struct run *r, uint64_t seed, struct dc_metrics *tes
     const struct dc_split *tr = &r->ds->split[DC_SPLIT_TRAIN], *va = &r->ds->split[DC_SPLIT_VALID],
                           *te = &r->ds->split[DC_SPLIT_TEST];
     size_t total = r->pl.total, bs = c->batch_size < tr->n ? c->batch_size : tr->n;
-    dc_view pv = dc_view_of(r->params, 0, total), gv = dc_view_of(r->grads, 0, total);
+    dc_view pv = dc_view_of(r->params, 0, total);
     struct dc_optim *opt = NULL;
     struct dc_batcher bt = {0};
     struct dc_batch batch = {0};
@@ -819,19 +820,13 @@ static dc_status train_seed(struct run *r, uint64_t seed, struct dc_metrics *tes
             if ((st = dc_model_cache_get(&r->mc, n, tr->seq_len, &model, err)) != DC_OK) goto done;
             struct dc_decalign_losses l;
             const float *const xs[3] = {batch.x[0], batch.x[1], batch.x[2]};
-            if ((st = dc_decalign_forward(model, r->params, xs, batch.labels, true, seed, s.step, &l, err)) != DC_OK)
-                goto done;
-            if (!isfinite(l.total)) {
-                st = dc_set_error(err, DC_ERR_NUMERIC, "seed %llu epoch %zu step %llu: the training loss is %g",
-                                  (unsigned long long)seed, epoch, (unsigned long long)s.step, l.total);
-                goto done;
+            st = dc_train_step(model, opt, r->params, r->grads, total, xs, batch.labels, seed, s.step, NULL, &l, err);
+            if (st == DC_ERR_NUMERIC) { /* name the seed and epoch too */
+                char msg[sizeof err->msg];
+                snprintf(msg, sizeof msg, "%s", err->msg);
+                st = dc_set_error(err, st, "seed %llu epoch %zu %s", (unsigned long long)seed, epoch, msg);
             }
-            if ((st = dc_fill(r->be, gv, 0.0f)) != DC_OK) {
-                st = be_fail(r, st, "zero gradients", err);
-                goto done;
-            }
-            if ((st = dc_decalign_backward(model, r->grads, r->params, err)) != DC_OK) goto done;
-            if ((st = dc_optim_step(opt, r->params, r->grads, err)) != DC_OK) goto done;
+            if (st != DC_OK) goto done;
             row.train.task += l.task;
             row.train.dec += l.dec;
             row.train.hete += l.hete;

@@ -63,10 +63,16 @@ enum dc_gemm_provider dc_backend_gemm_provider(const struct dc_backend *be);
  *             plain-C "launch").
  *   reads, read_bytes:   dc_download calls (device -> host) and their bytes.
  *   writes, write_bytes: dc_upload calls (host -> device) and their bytes.
+ *   gemm_flops:          2*m*n*k*batch of every dc_gemm_ex call (dc_gemm, dc_gemm_batched and
+ *                        the composites' GEMMs included).
+ *   mem_bytes, mem_peak_bytes: bytes held in dc_mem_alloc allocations now, and their
+ *                        maximum since the backend opened (a provider's private scratch,
+ *                        e.g. CLBlast's, is not seen).
  * Internal work counts too (e.g. the GEMM provider measurement on the first GEMM of a
  * DC_GEMM_AUTO backend without a remembered choice): take differences around a step. */
 struct dc_backend_stats {
     uint64_t ops, launches, reads, read_bytes, writes, write_bytes;
+    uint64_t gemm_flops, mem_bytes, mem_peak_bytes;
 };
 void dc_backend_stats_get(const struct dc_backend *be, struct dc_backend_stats *out);
 

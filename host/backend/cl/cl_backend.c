@@ -51,6 +51,8 @@ static void cl_mem_free(struct dc_backend *be, struct dc_mem *mem) {
     free(mem);
 }
 
+static size_t cl_mem_floats(const struct dc_mem *mem) { return mem->n; }
+
 static dc_status cl_upload(struct dc_backend *be, dc_view dst, const float *src) {
     DC_CL_RETURN_IF(be, clEnqueueWriteBuffer(cl_of(be)->queue, dst.mem->buf, CL_TRUE, dst.off * sizeof(float),
                                              dst.n * sizeof(float), src, 0, NULL, NULL));
@@ -116,6 +118,7 @@ static const struct dc_backend_i cl_impl = {
     .close = cl_close,
     .mem_alloc = cl_mem_alloc,
     .mem_free = cl_mem_free,
+    .mem_floats = cl_mem_floats,
     .upload = cl_upload,
     .download = cl_download,
     .fill = cl_fill,

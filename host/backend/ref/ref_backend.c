@@ -27,6 +27,8 @@ static void ref_mem_free(struct dc_backend *be, struct dc_mem *mem) {
     free(mem);
 }
 
+static size_t ref_mem_floats(const struct dc_mem *mem) { return mem->n; }
+
 static dc_status ref_upload(struct dc_backend *be, dc_view dst, const float *src) {
     (void)be;
     memcpy(ref_ptr(dst), src, dst.n * sizeof(float));
@@ -62,6 +64,7 @@ static const struct dc_backend_i ref_impl = {
     .close = ref_close,
     .mem_alloc = ref_mem_alloc,
     .mem_free = ref_mem_free,
+    .mem_floats = ref_mem_floats,
     .upload = ref_upload,
     .download = ref_download,
     .fill = ref_fill,
