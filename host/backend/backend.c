@@ -491,6 +491,8 @@ dc_status dc_attention_fwd(struct dc_backend *be, dc_view out, dc_view probs, dc
     NEED(q, matrix_extent(a->B * a->T, a->d, a->ld_q));
     NEED(k, matrix_extent(a->B * a->S, a->d, a->ld_k));
     NEED(v, matrix_extent(a->B * a->S, a->d, a->ld_v));
+    /* counted as the two matrix products it fuses (scores, weighted sum), causal or not */
+    be->stats.gemm_flops += 4 * (uint64_t)a->B * a->T * a->S * a->d;
     DISPATCH(attention_fwd, out, probs, q, k, v, a);
 }
 dc_status dc_attention_bwd(struct dc_backend *be, dc_view dq, dc_view dk, dc_view dv, dc_view dout, dc_view probs,
@@ -506,5 +508,7 @@ dc_status dc_attention_bwd(struct dc_backend *be, dc_view dq, dc_view dk, dc_vie
     NEED(q, matrix_extent(a->B * a->T, a->d, a->ld_q));
     NEED(k, matrix_extent(a->B * a->S, a->d, a->ld_k));
     NEED(v, matrix_extent(a->B * a->S, a->d, a->ld_v));
+    /* the four products it fuses: dP = dout v^T, dv = P^T dout, dq = dS k, dk = dS^T q */
+    be->stats.gemm_flops += 8 * (uint64_t)a->B * a->T * a->S * a->d;
     DISPATCH(attention_bwd, dq, dk, dv, dout, probs, q, k, v, a);
 }

@@ -64,7 +64,8 @@ enum dc_gemm_provider dc_backend_gemm_provider(const struct dc_backend *be);
  *   reads, read_bytes:   dc_download calls (device -> host) and their bytes.
  *   writes, write_bytes: dc_upload calls (host -> device) and their bytes.
  *   gemm_flops:          2*m*n*k*batch of every dc_gemm_ex call (dc_gemm, dc_gemm_batched and
- *                        the composites' GEMMs included).
+ *                        the composites' GEMMs included), plus the matrix products the fused
+ *                        attention ops stand for (4*B*T*S*d forward, 8*B*T*S*d backward).
  *   mem_bytes, mem_peak_bytes: bytes held in dc_mem_alloc allocations now, and their
  *                        maximum since the backend opened (a provider's private scratch,
  *                        e.g. CLBlast's, is not seen).
