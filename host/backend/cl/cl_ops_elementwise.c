@@ -34,7 +34,8 @@ dc_status cl_dropout_fwd(struct dc_backend *be, dc_view out, dc_view in, size_t 
     struct cl_arg args[] = {CLA_VIEW(out),  CLA_VIEW(in), CLA_U64(n),
                             CLA_U64(d->seed), CLA_U32(d->site), CLA_U64(d->step),
                             CLA_U32(dc_dropout_threshold(d->p)), CLA_F32(dc_dropout_scale(d->p))};
-    return cl_launch_1d(cl_of(be), CLK_dropout_fwd, (n + 3) / 4, args, CL_NARGS(args));
+    /* one work-item per 64 elements (16 Philox blocks, cl/elementwise.cl) */
+    return cl_launch_1d(cl_of(be), CLK_dropout_fwd, (n + 63) / 64, args, CL_NARGS(args));
 }
 
 dc_status cl_dropout_bwd(struct dc_backend *be, dc_view din, dc_view dout, size_t n, const struct dc_dropout *d) {
@@ -43,7 +44,7 @@ dc_status cl_dropout_bwd(struct dc_backend *be, dc_view din, dc_view dout, size_
     struct cl_arg args[] = {CLA_VIEW(din),    CLA_VIEW(dout),   CLA_U64(n),
                             CLA_U64(d->seed), CLA_U32(d->site), CLA_U64(d->step),
                             CLA_U32(dc_dropout_threshold(d->p)), CLA_F32(dc_dropout_scale(d->p))};
-    return cl_launch_1d(cl_of(be), CLK_dropout_bwd, (n + 3) / 4, args, CL_NARGS(args));
+    return cl_launch_1d(cl_of(be), CLK_dropout_bwd, (n + 63) / 64, args, CL_NARGS(args));
 }
 
 dc_status cl_scale(struct dc_backend *be, dc_view x, float alpha, size_t n) {
