@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "backend/backend_impl.h"
+#include "backend/backend_wrap.h"
 #include "core/assert.h"
 
 static const char *const op_names[DC_OP_COUNT] = {
@@ -99,15 +100,6 @@ dc_status dc_copy(struct dc_backend *be, dc_view dst, dc_view src) {
 }
 dc_status dc_sync(struct dc_backend *be) { return be->impl->sync(be); }
 
-#define NEED(v, count) DC_ASSERT((v).mem != NULL && (v).n >= (count))
-#define DISPATCH(op, ...)                                                                                 \
-    do {                                                                                                  \
-        if (!be->op_ok[DC_OP_##op])                                                                       \
-            return dc_set_error(be->err, DC_ERR_UNSUPPORTED, "op %s is not available on %s (%s)", #op,  \
-                                be->device_name, be->impl->name);                                         \
-        be->stats.ops++;                                                                                  \
-        return be->impl->op(be, __VA_ARGS__);                                                            \
-    } while (0)
 
 /* Floats spanned by `rows` rows of `cols` with leading dimension ld. */
 static size_t matrix_extent(size_t rows, size_t cols, size_t ld) {

@@ -3,18 +3,10 @@
 #include <math.h>
 
 #include "backend/backend_impl.h"
+#include "backend/backend_wrap.h"
 #include "backend/hete_layout.h"
 #include "core/assert.h"
 
-#define NEED(v, count) DC_ASSERT((v).mem != NULL && (v).n >= (count))
-#define DISPATCH(op, ...)                                                                                 \
-    do {                                                                                                  \
-        if (!be->op_ok[DC_OP_##op])                                                                       \
-            return dc_set_error(be->err, DC_ERR_UNSUPPORTED, "op %s is not available on %s (%s)", #op,  \
-                                be->device_name, be->impl->name);                                         \
-        be->stats.ops++;                                                                                  \
-        return be->impl->op(be, __VA_ARGS__);                                                            \
-    } while (0)
 
 /* Invalid options are programmer errors, like a short view. */
 static void check_opts(size_t B, size_t d, const struct dc_hete_opts *o) {
