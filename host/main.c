@@ -8,6 +8,7 @@
 #include "bench/bench_step.h"
 #include "cli/commands.h"
 #include "core/log.h"
+#include "train/train.h"
 #include "decocl/decocl.h"
 
 struct cli {
@@ -217,14 +218,23 @@ static bool takes_value(const char *a) {
     return false;
 }
 
+static bool ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
 static int cmd_bench_step(struct cli *cli) {
     struct dc_bench_step_options o = {.steps = 10, .warmup = 3, .sgemm_n = 1024, .breakdown = true};
     const char *sets[64];
+    const char *json_path = NULL; /* --json FILE.json: the JSON goes to FILE (atomically), not stdout */
     for (int i = 2; i < cli->argc; ++i) {
         const char *a = cli->argv[i];
         const char *val = i + 1 < cli->argc ? cli->argv[i + 1] : NULL;
         long v;
-        if (strcmp(a, "--json") == 0) o.json = true;
+        if (strcmp(a, "--json") == 0) {
+            o.json = true;
+            if (val && val[0] != '-' && ends_with(val, ".json")) json_path = cli->argv[++i];
+        }
         else if (strcmp(a, "--no-breakdown") == 0) o.breakdown = false;
         else if (takes_value(a) && !val) return usage_error("option %s needs a value", a);
         else if (strcmp(a, "--devices") == 0) o.devices = cli->argv[++i];
@@ -254,7 +264,23 @@ static int cmd_bench_step(struct cli *cli) {
     if (!o.config) return usage_error("%s", "usage: decocl bench step CONFIG [--devices all|ref,cpu,...] [--json]");
     if (!o.devices && cli->be.device) o.devices = cli->be.device; /* the global --device picks one */
     struct dc_error err = {0};
-    if (dc_bench_step(&cli->be, &o, stdout, &err) != DC_OK) return fail(&err);
+    if (!json_path) {
+        if (dc_bench_step(&cli->be, &o, stdout, &err) != DC_OK) return fail(&err);
+        return 0;
+    }
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    if (!mem) {
+        dc_set_error(&err, DC_ERR_NOMEM, "out of memory");
+        return fail(&err);
+    }
+    dc_status st = dc_bench_step(&cli->be, &o, mem, &err);
+    fclose(mem);
+    if (st == DC_OK) st = dc_write_file_atomic(json_path, buf, len, &err);
+    free(buf);
+    if (st != DC_OK) return fail(&err);
+    fprintf(stderr, "decocl bench step: wrote %s\n", json_path);
     return 0;
 }
 

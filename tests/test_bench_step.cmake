@@ -111,6 +111,15 @@ string(JSON fa GET "${last_out}" results 0 gflop_per_step)
 string(JSON fc GET "${last_out}" results 0 gflop_counted_per_step)
 check("skipped projection: analytic ${fa} GFLOP != counted ${fc}" fa STREQUAL fc)
 
+# --json FILE.json (the issue's form): the JSON goes to the file, nothing to stdout.
+run_ok("bench step --json FILE" ${DECOCL} bench step ${CFG}/mosi.cfg --devices ref --steps 1 --warmup 0 --batch-size 2
+       --sgemm-size 64 --no-breakdown --json ${WORK}/out.json)
+string(LENGTH "${last_out}" nout)
+check("--json FILE printed to stdout: ${last_out}" nout EQUAL 0)
+file(READ ${WORK}/out.json jf)
+string(JSON nres LENGTH "${jf}" results)
+check("--json FILE: ${nres} results" nres EQUAL 1)
+
 # The table form names both devices and the estimated epoch.
 run_ok("bench step table" ${DECOCL} bench step ${CFG}/mosi.cfg --devices ref ${common} --no-breakdown)
 check("table lacks the ref row:\n${last_out}" last_out MATCHES "ref \\(plain C\\)")
