@@ -272,11 +272,13 @@ inline void att_row_factors(__local float *fr, ulong row0, uint n, const struct 
               c2 = (uint8)((uint)d->step), c3 = (uint8)((uint)(d->step >> 32));
         uint k0 = (uint)d->seed, k1 = (uint)(d->seed >> 32);
         for (int round = 0; round < 10; ++round) {
-            ulong8 p0 = convert_ulong8(c0) * (ulong)PHILOX_M0, p1 = convert_ulong8(c2) * (ulong)PHILOX_M1;
-            c0 = convert_uint8(p1 >> 32) ^ c1 ^ (uint8)(k0);
-            c1 = convert_uint8(p1);
-            c2 = convert_uint8(p0 >> 32) ^ c3 ^ (uint8)(k1);
-            c3 = convert_uint8(p0);
+            /* 32-bit halves: cheaper than widening to ulong8 on SIMD CPUs */
+            uint8 hi0 = mul_hi(c0, (uint8)PHILOX_M0), lo0 = c0 * (uint8)PHILOX_M0;
+            uint8 hi1 = mul_hi(c2, (uint8)PHILOX_M1), lo1 = c2 * (uint8)PHILOX_M1;
+            c0 = hi1 ^ c1 ^ (uint8)(k0);
+            c1 = lo1;
+            c2 = hi0 ^ c3 ^ (uint8)(k1);
+            c3 = lo0;
             k0 += PHILOX_W0;
             k1 += PHILOX_W1;
         }
@@ -284,12 +286,21 @@ inline void att_row_factors(__local float *fr, ulong row0, uint n, const struct 
         float8 f1 = select((float8)0.0f, (float8)(d->keep), c1 >= (uint8)(d->thr));
         float8 f2 = select((float8)0.0f, (float8)(d->keep), c2 >= (uint8)(d->thr));
         float8 f3 = select((float8)0.0f, (float8)(d->keep), c3 >= (uint8)(d->thr));
+        /* 4 x 8 transpose: as lane zips where clang offers them (see dropout_factors64) */
+#if defined(__clang__)
+        float16 a = __builtin_shufflevector(f0, f1, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+        float16 c = __builtin_shufflevector(f2, f3, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+        vstore16(__builtin_shufflevector(a, c, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23), 0, fr + 4 * m0);
+        vstore16(__builtin_shufflevector(a, c, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31), 0,
+                 fr + 4 * m0 + 16);
+#else
         vstore16((float16)(f0.s0, f1.s0, f2.s0, f3.s0, f0.s1, f1.s1, f2.s1, f3.s1, f0.s2, f1.s2, f2.s2, f3.s2, f0.s3,
                            f1.s3, f2.s3, f3.s3),
                  0, fr + 4 * m0);
         vstore16((float16)(f0.s4, f1.s4, f2.s4, f3.s4, f0.s5, f1.s5, f2.s5, f3.s5, f0.s6, f1.s6, f2.s6, f3.s6, f0.s7,
                            f1.s7, f2.s7, f3.s7),
                  0, fr + 4 * m0 + 16);
+#endif
     }
 }
 
@@ -300,28 +311,13 @@ inline float8 att_fr8(__local const float *fr, ulong row0, uint j0, uint n, cons
                   (int8)(0, 1, 2, 3, 4, 5, 6, 7) < (int8)((int)n));
 }
 
-/* Global sizes (T, B*H), local (lt, 1): every group's rows share (b, head). loc holds
- * KT and VT (h * S8 floats each) and the dropped probabilities of the group's rows (lt * S8). */
-__kernel void attention_fwd_local(__global float *out, ulong out_off, __global float *probs, ulong probs_off,
-                                  __global const float *q, ulong q_off, __global const float *k, ulong k_off,
-                                  __global const float *v, ulong v_off, ulong T, ulong S, ulong H, ulong h, ulong ld_q,
-                                  ulong ld_k, ulong ld_v, ulong ld_out, float scale, uint causal, uint drop_on,
-                                  ulong seed, uint site, ulong step, uint thr, float keep, __local float *loc) {
-    ulong t = get_global_id(0), bh = get_group_id(1), b = bh / H, hd = bh % H;
-    uint hn = (uint)h, Sn = (uint)S, S8 = (Sn + 7) & ~7u;
-    __local float *kt = loc, *vt = loc + hn * S8, *pd = vt + hn * S8 + get_local_id(0) * S8;
-    __local float *fr = vt + hn * S8 + get_local_size(0) * S8 + get_local_id(0) * (S8 + ATT_FR_EXTRA);
-    att_load_transposed(kt, VIEW(k) + b * S * ld_k + hd * h, ld_k, Sn, S8, hn);
-    att_load_transposed(vt, VIEW(v) + b * S * ld_v + hd * h, ld_v, Sn, S8, hn);
-    barrier(CLK_LOCAL_MEM_FENCE);
-    if (t >= T) return;
-    struct att_drop dr = {drop_on, site, thr, seed, step, keep};
-    uint valid = causal && t + 1 < S ? (uint)(t + 1) : Sn;
-    __global const float *qr = VIEW(q) + (b * T + t) * ld_q + hd * h;
-    ulong row0 = (bh * T + t) * S;
-    __global float *p = VIEW(probs) + row0;
+/* One query row t of attention_fwd_local: scores against KT, softmax, P to probs,
+ * drop(P) in the row buffer pd, then the output row from VT. */
+inline void att_fwd_row(__global float *o, __global float *p, __global const float *qr, uint valid, uint Sn, uint hn,
+                        float scale, ulong row0, const struct att_drop *dr, __local const float *kt,
+                        __local const float *vt, __local float *pd, __local float *fr) {
+    uint S8 = (Sn + 7) & ~7u;
     const int8 lane = (int8)(0, 1, 2, 3, 4, 5, 6, 7);
-
     float8 m8 = -INFINITY;
     for (uint j0 = 0; j0 < valid; j0 += 8) {
         float8 s8 = 0.0f;
@@ -340,18 +336,41 @@ __kernel void attention_fwd_local(__global float *out, ulong out_off, __global f
     }
     float inv = 1.0f / att_hsum8(sum8);
     /* P to probs, drop(P) kept locally; masked lanes and keys are exactly 0 */
-    if (drop_on) att_row_factors(fr, row0, valid, &dr);
+    if (dr->on) att_row_factors(fr, row0, valid, dr);
     for (uint j0 = 0; j0 < S8; j0 += 8) {
         float8 p8 = j0 < valid ? vload8(0, pd + j0) * inv : 0.0f;
         att_gstore8(p + j0, min(Sn - j0, 8u), p8);
-        if (j0 < valid) vstore8(p8 * att_fr8(fr, row0, j0, att_lanes(j0, valid), &dr), 0, pd + j0);
+        if (j0 < valid) vstore8(p8 * att_fr8(fr, row0, j0, att_lanes(j0, valid), dr), 0, pd + j0);
     }
-
-    __global float *o = VIEW(out) + (b * T + t) * ld_out + hd * h;
     for (uint c = 0; c < hn; ++c) {
         float8 acc = 0.0f;
         for (uint j0 = 0; j0 < valid; j0 += 8) acc = fma(vload8(0, pd + j0), vload8(0, vt + c * S8 + j0), acc);
         o[c] = att_hsum8(acc);
+    }
+}
+
+/* Global sizes (lt, B*H), local (lt, 1): one work-group per (b, head), its work-items
+ * taking the query rows in turn (a CPU runs best with lt = 1: no work-item loops). loc
+ * holds KT and VT (h * S8 floats each), then per work-item a row buffer (S8) and a row
+ * factor buffer (S8 + ATT_FR_EXTRA). */
+__kernel void attention_fwd_local(__global float *out, ulong out_off, __global float *probs, ulong probs_off,
+                                  __global const float *q, ulong q_off, __global const float *k, ulong k_off,
+                                  __global const float *v, ulong v_off, ulong T, ulong S, ulong H, ulong h, ulong ld_q,
+                                  ulong ld_k, ulong ld_v, ulong ld_out, float scale, uint causal, uint drop_on,
+                                  ulong seed, uint site, ulong step, uint thr, float keep, __local float *loc) {
+    ulong bh = get_group_id(1), b = bh / H, hd = bh % H;
+    uint hn = (uint)h, Sn = (uint)S, S8 = (Sn + 7) & ~7u, lid = (uint)get_local_id(0), ls = (uint)get_local_size(0);
+    __local float *kt = loc, *vt = loc + hn * S8, *pd = vt + hn * S8 + lid * S8;
+    __local float *fr = vt + hn * S8 + ls * S8 + lid * (S8 + ATT_FR_EXTRA);
+    att_load_transposed(kt, VIEW(k) + b * S * ld_k + hd * h, ld_k, Sn, S8, hn);
+    att_load_transposed(vt, VIEW(v) + b * S * ld_v + hd * h, ld_v, Sn, S8, hn);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    struct att_drop dr = {drop_on, site, thr, seed, step, keep};
+    for (ulong t = lid; t < T; t += ls) {
+        uint valid = causal && t + 1 < S ? (uint)(t + 1) : Sn;
+        ulong row0 = (bh * T + t) * S;
+        att_fwd_row(VIEW(out) + (b * T + t) * ld_out + hd * h, VIEW(probs) + row0, VIEW(q) + (b * T + t) * ld_q + hd * h,
+                    valid, Sn, hn, scale, row0, &dr, kt, vt, pd, fr);
     }
 }
 

@@ -10,14 +10,33 @@ __kernel void bias_add(__global float *x, ulong x_off, __global const float *bia
 }
 
 /* One work-item per column; rows summed in order (no atomics). */
+/* One work-group per block of 16 columns; its work-items take rows lid, lid + ls, ...
+ * in float16, then work-item 0 adds the ls partial sums in order (deterministic, no
+ * atomics). part holds ls float16. */
 __kernel void bias_grad(__global float *dbias, ulong dbias_off, __global const float *dy, ulong dy_off, ulong rows,
-                        ulong cols) {
-    ulong c = get_global_id(0);
-    if (c >= cols) return;
-    __global const float *g = VIEW(dy) + c;
-    float acc = 0.0f;
-    for (ulong r = 0; r < rows; ++r) acc += g[r * cols];
-    VIEW(dbias)[c] += acc;
+                        ulong cols, __local float16 *part) {
+    uint lid = (uint)get_local_id(0), ls = (uint)get_local_size(0);
+    ulong c0 = get_group_id(0) * 16;
+    uint w = (uint)min(cols - c0, (ulong)16);
+    __global const float *g = VIEW(dy) + c0;
+    float16 acc = 0.0f;
+    if (w == 16) {
+        for (ulong r = lid; r < rows; r += ls) acc += vload16(0, g + r * cols);
+    } else {
+        float t[16] = {0.0f};
+        for (ulong r = lid; r < rows; r += ls)
+            for (uint i = 0; i < w; ++i) t[i] += g[r * cols + i];
+        acc = vload16(0, t);
+    }
+    part[lid] = acc;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (lid != 0) return;
+    float16 sum = part[0];
+    for (uint i = 1; i < ls; ++i) sum += part[i];
+    float t[16];
+    vstore16(sum, 0, t);
+    __global float *db = VIEW(dbias) + c0;
+    for (uint i = 0; i < w; ++i) db[i] += t[i];
 }
 
 __kernel void relu_fwd(__global float *out, ulong out_off, __global const float *in, ulong in_off, ulong n) {

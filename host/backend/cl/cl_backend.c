@@ -15,9 +15,31 @@ static const enum dc_op kernel_op[CLK_COUNT] = {
 #undef DC_CL_KERNEL
 };
 
+/* DECOCL_PROFILE=1: a per-kernel table of device time on stderr at close (launches
+ * are serialised while profiling, so use it to rank kernels, not to time steps). */
+static void profile_report(const struct cl_backend *cb) {
+    double total = 0;
+    for (int k = 0; k < CLK_COUNT; ++k) total += cb->profile_ns[k];
+    if (total <= 0) return;
+    int order[CLK_COUNT];
+    for (int k = 0; k < CLK_COUNT; ++k) order[k] = k;
+    for (int i = 1; i < CLK_COUNT; ++i)
+        for (int j = i; j > 0 && cb->profile_ns[order[j]] > cb->profile_ns[order[j - 1]]; --j) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    fprintf(stderr, "kernel profile (%s): %.1f ms device time\n%-32s %10s %10s %6s\n", cb->base.device_name,
+            total * 1e-6, "kernel", "calls", "ms", "%");
+    for (int i = 0; i < CLK_COUNT && cb->profile_ns[order[i]] > 0; ++i)
+        fprintf(stderr, "%-32s %10lu %10.2f %5.1f%%\n", cl_kernel_name(order[i]), cb->profile_calls[order[i]],
+                cb->profile_ns[order[i]] * 1e-6, 100.0 * cb->profile_ns[order[i]] / total);
+}
+
 static void cl_close(struct dc_backend *be) {
     struct cl_backend *cb = cl_of(be);
     if (cb->queue) clFinish(cb->queue);
+    if (cb->profile) profile_report(cb);
     for (int k = 0; k < CLK_COUNT; ++k)
         if (cb->kernels[k]) clReleaseKernel(cb->kernels[k]);
     if (cb->program) clReleaseProgram(cb->program);
@@ -101,9 +123,20 @@ dc_status cl_launch(struct cl_backend *cb, enum cl_kernel_id id, cl_uint dims, c
         if (rc != CL_SUCCESS) snprintf(call, sizeof call, "clSetKernelArg(%s, %zu)", cl_kernel_name(id), i);
     }
     if (rc == CL_SUCCESS) {
-        rc = clEnqueueNDRangeKernel(cb->queue, k, dims, NULL, g, local, 0, NULL, NULL);
+        cl_event ev = NULL;
+        rc = clEnqueueNDRangeKernel(cb->queue, k, dims, NULL, g, local, 0, NULL, cb->profile ? &ev : NULL);
         if (rc != CL_SUCCESS) snprintf(call, sizeof call, "clEnqueueNDRangeKernel(%s)", cl_kernel_name(id));
         else be->stats.launches++; /* the one kernel launch point */
+        if (ev) {
+            cl_ulong t0 = 0, t1 = 0;
+            if (clWaitForEvents(1, &ev) == CL_SUCCESS &&
+                clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL) == CL_SUCCESS &&
+                clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL) == CL_SUCCESS) {
+                cb->profile_ns[id] += (double)(t1 - t0);
+                cb->profile_calls[id]++;
+            }
+            clReleaseEvent(ev);
+        }
     }
     return rc == CL_SUCCESS ? DC_OK : cl_fail(be, rc, call, __FILE__, __LINE__);
 }
@@ -204,7 +237,9 @@ dc_status dc_cl_open(struct dc_backend **out, const struct dc_backend_options *o
         st = cl_fail(be, rc, "clCreateContext", __FILE__, __LINE__);
         goto fail;
     }
-    cb->queue = clCreateCommandQueue(cb->ctx, cb->device, 0, &rc);
+    const char *profile = getenv("DECOCL_PROFILE");
+    cb->profile = profile && *profile && strcmp(profile, "0") != 0;
+    cb->queue = clCreateCommandQueue(cb->ctx, cb->device, cb->profile ? CL_QUEUE_PROFILING_ENABLE : 0, &rc);
     if (rc != CL_SUCCESS) {
         st = cl_fail(be, rc, "clCreateCommandQueue", __FILE__, __LINE__);
         goto fail;

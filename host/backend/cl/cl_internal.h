@@ -37,6 +37,10 @@ struct cl_backend {
     /* GEMM provider state (cl_gemm.c) */
     bool clblast_ok;             /* CLBlast usable on this device (not an offline binary) */
     bool clblast_failed_logged;
+    /* DECOCL_PROFILE: each launch waits for its event and adds its device time here */
+    bool profile;
+    double profile_ns[CLK_COUNT];
+    unsigned long profile_calls[CLK_COUNT];
 };
 
 static inline struct cl_backend *cl_of(struct dc_backend *be) { return (struct cl_backend *)be; }
