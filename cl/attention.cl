@@ -107,6 +107,12 @@ inline float att_factor(ulong i, const struct att_drop *d) {
     return att_word_factor(dropout_words(d->seed, d->site, d->step, i >> 2), i, d);
 }
 
+/* probs keeps P with the sign bit set where dropout dropped the element (P >= 0), so
+ * the backward needs no Philox: P = |stored|, factor 0 when the sign is set, else keep. */
+inline float att_stored(float p, float f) { return f == 0.0f ? -p : p; }
+inline float att_keep(const struct att_drop *d) { return d->on ? d->keep : 1.0f; }
+inline float att_stored_factor(float stored, float keep) { return signbit(stored) ? 0.0f : keep; }
+
 /* Global sizes (T, B*H). */
 __kernel void attention_fwd(__global float *out, ulong out_off, __global float *probs, ulong probs_off,
                             __global const float *q, ulong q_off, __global const float *k, ulong k_off,
@@ -137,18 +143,21 @@ __kernel void attention_fwd(__global float *out, ulong out_off, __global float *
         sum += e;
     }
     float inv = 1.0f / sum;
-    for (uint j = 0; j < valid; ++j) p[j] *= inv;
+    {
+        ulong blk = ~(ulong)0;
+        uint4 words = 0;
+        for (uint j = 0; j < valid; ++j) p[j] = att_stored(p[j] * inv, att_factor_cached(row0 + j, &blk, &words, &dr));
+    }
     for (uint j = valid; j < S; ++j) p[j] = 0.0f; /* masked: exactly 0 */
+    float keepf = att_keep(&dr);
 
     __global float *o = VIEW(out) + (b * T + t) * ld_out + hd * h;
     for (uint g0 = 0; g0 < hn; g0 += ATT_GROUP) {
         uint w = min(hn - g0, ATT_GROUP);
         struct att_acc acc;
         att_acc_zero(&acc);
-        ulong blk = ~(ulong)0;
-        uint4 words = 0;
         for (uint j = 0; j < valid; ++j) {
-            float pj = p[j] * att_factor_cached(row0 + j, &blk, &words, &dr);
+            float pj = fabs(p[j]) * att_stored_factor(p[j], keepf);
             att_acc_axpy(&acc, pj, vb + j * ld_v + g0, w);
         }
         att_acc_put(o + g0, w, &acc, false);
@@ -165,6 +174,7 @@ __kernel void attention_bwd(__global float *dq, ulong dq_off, __global float *dk
     ulong bh = get_group_id(1), b = bh / H, hd = bh % H;
     uint lid = (uint)get_local_id(0), ls = (uint)get_local_size(0), hn = (uint)h;
     struct att_drop dr = {drop_on, site, thr, seed, step, keep};
+    float keepf = att_keep(&dr);
     __global const float *qb = VIEW(q) + b * T * ld_q + hd * h, *gob = VIEW(dout) + b * T * ld_out + hd * h;
     __global const float *kb = VIEW(k) + b * S * ld_k + hd * h, *vb = VIEW(v) + b * S * ld_v + hd * h;
     __global float *dqb = VIEW(dq) + b * T * ld_q + hd * h;
@@ -176,19 +186,17 @@ __kernel void attention_bwd(__global float *dq, ulong dq_off, __global float *dk
     for (uint t = lid; t < T; t += ls) {
         uint valid = causal && t + 1 < S ? t + 1 : (uint)S;
         __global const float *go = gob + t * ld_out, *p = pb + t * S;
-        ulong row0 = (bh * T + t) * S, blk = ~(ulong)0;
-        uint4 words = 0;
         float D = 0.0f;
         for (uint j = 0; j < valid; ++j)
-            D = fma(p[j], att_factor_cached(row0 + j, &blk, &words, &dr) * att_dot(go, vb + j * ld_v, hn), D);
+            D = fma(fabs(p[j]), att_stored_factor(p[j], keepf) * att_dot(go, vb + j * ld_v, hn), D);
         dsum[t] = D;
         for (uint g0 = 0; g0 < hn; g0 += ATT_GROUP) {
             uint w = min(hn - g0, ATT_GROUP);
             struct att_acc acc;
             att_acc_zero(&acc);
             for (uint j = 0; j < valid; ++j) {
-                float dp = att_factor_cached(row0 + j, &blk, &words, &dr) * att_dot(go, vb + j * ld_v, hn);
-                att_acc_axpy(&acc, scale * p[j] * (dp - D), kb + j * ld_k + g0, w);
+                float dp = att_stored_factor(p[j], keepf) * att_dot(go, vb + j * ld_v, hn);
+                att_acc_axpy(&acc, scale * fabs(p[j]) * (dp - D), kb + j * ld_k + g0, w);
             }
             att_acc_put(dqb + t * ld_q + g0, w, &acc, true);
         }
@@ -204,7 +212,7 @@ __kernel void attention_bwd(__global float *dq, ulong dq_off, __global float *dk
             att_acc_zero(&av);
             att_acc_zero(&ak);
             for (uint t = t0; t < T; ++t) {
-                float pj = pb[t * S + j], f = att_factor((bh * T + t) * S + j, &dr);
+                float stored = pb[t * S + j], pj = fabs(stored), f = att_stored_factor(stored, keepf);
                 __global const float *go = gob + t * ld_out;
                 float dp = f * att_dot(go, vb + j * ld_v, hn);
                 att_acc_axpy(&av, pj * f, go + g0, w);
@@ -335,12 +343,14 @@ inline void att_fwd_row(__global float *o, __global float *p, __global const flo
         vstore8(e, 0, pd + j0);
     }
     float inv = 1.0f / att_hsum8(sum8);
-    /* P to probs, drop(P) kept locally; masked lanes and keys are exactly 0 */
+    /* P to probs (sign set where dropped), drop(P) kept locally; masked lanes and keys
+     * are exactly 0 */
     if (dr->on) att_row_factors(fr, row0, valid, dr);
     for (uint j0 = 0; j0 < S8; j0 += 8) {
         float8 p8 = j0 < valid ? vload8(0, pd + j0) * inv : 0.0f;
-        att_gstore8(p + j0, min(Sn - j0, 8u), p8);
-        if (j0 < valid) vstore8(p8 * att_fr8(fr, row0, j0, att_lanes(j0, valid), dr), 0, pd + j0);
+        float8 f8 = j0 < valid ? att_fr8(fr, row0, j0, att_lanes(j0, valid), dr) : 1.0f;
+        att_gstore8(p + j0, min(Sn - j0, 8u), select(p8, -p8, f8 == 0.0f));
+        if (j0 < valid) vstore8(p8 * f8, 0, pd + j0);
     }
     for (uint c = 0; c < hn; ++c) {
         float8 acc = 0.0f;
@@ -388,10 +398,9 @@ __kernel void attention_bwd_local(__global float *dq, ulong dq_off, __global flo
     ulong bh = get_group_id(1), b = bh / H, hd = bh % H;
     uint lid = (uint)get_local_id(0), ls = (uint)get_local_size(0), hn = (uint)h, Tn = (uint)T, Sn = (uint)S;
     uint S8 = (Sn + 7) & ~7u, T8 = (Tn + 7) & ~7u;
-    struct att_drop dr = {drop_on, site, thr, seed, step, keep};
+    float keepf = drop_on ? keep : 1.0f;
     __local float *kt = loc, *vt = kt + hn * S8, *got = vt + hn * S8, *qt = got + hn * T8;
     __local float *pdt = qt + hn * T8, *dst = pdt + Sn * T8, *row = dst + Sn * T8 + lid * S8;
-    __local float *fr = dst + Sn * T8 + ls * S8 + lid * (S8 + ATT_FR_EXTRA);
     __global const float *qb = VIEW(q) + b * T * ld_q + hd * h, *gob = VIEW(dout) + b * T * ld_out + hd * h;
     __global float *dqb = VIEW(dq) + b * T * ld_q + hd * h;
     __global float *dkb = VIEW(dk) + b * S * ld_k + hd * h, *dvb = VIEW(dv) + b * S * ld_v + hd * h;
@@ -409,14 +418,13 @@ __kernel void attention_bwd_local(__global float *dq, ulong dq_off, __global flo
     for (uint t = lid; t < Tn; t += ls) {
         uint valid = causal && t + 1 < Sn ? t + 1 : Sn;
         __global const float *p = pb + t * S;
-        ulong row0 = (bh * T + t) * S;
         float8 d8 = 0.0f;
-        if (drop_on) att_row_factors(fr, row0, valid, &dr);
         for (uint j0 = 0; j0 < valid; j0 += 8) {
             float8 x8 = 0.0f;
             for (uint c = 0; c < hn; ++c) x8 = fma((float8)(got[c * T8 + t]), vload8(0, vt + c * S8 + j0), x8);
             uint n = att_lanes(j0, valid);
-            float8 f8 = att_fr8(fr, row0, j0, n, &dr), p8 = att_gload8(p + j0, n, 0.0f);
+            float8 stored = att_gload8(p + j0, n, 0.0f), p8 = fabs(stored);
+            float8 f8 = select((float8)(keepf), (float8)0.0f, signbit(stored) | (lane >= (int8)((int)n)));
             x8 *= f8;
             vstore8(x8, 0, row + j0);
             d8 = fma(p8, x8, d8);
@@ -427,7 +435,7 @@ __kernel void attention_bwd_local(__global float *dq, ulong dq_off, __global flo
         float D = att_hsum8(d8);
         for (uint j0 = 0; j0 < valid; j0 += 8) {
             uint n = att_lanes(j0, valid);
-            float8 s8 = scale * att_gload8(p + j0, n, 0.0f) * (vload8(0, row + j0) - D);
+            float8 s8 = scale * fabs(att_gload8(p + j0, n, 0.0f)) * (vload8(0, row + j0) - D);
             s8 = select((float8)0.0f, s8, lane < (int8)((int)n));
             vstore8(s8, 0, row + j0);
             float sv[8];

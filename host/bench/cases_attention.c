@@ -72,8 +72,9 @@ static void cases_fwd_bwd(struct dc_case_list *l, const struct attention_shape *
     dc_case_tensor(c, "dk", B * S * ld, DC_FILL_UNIFORM, -1, 1, true);
     dc_case_tensor(c, "dv", B * S * ld, DC_FILL_UNIFORM, -1, 1, true);
     dc_case_tensor(c, "dout", B * T * ld, DC_FILL_UNIFORM, -1, 1, false);
-    /* the backward does not need rows that sum to 1 (see softmax_bwd's cases) */
-    dc_case_tensor(c, "probs", P, fwd_first ? DC_FILL_NAN : DC_FILL_UNIFORM, 0, 1, fwd_first);
+    /* the backward does not need rows that sum to 1 (see softmax_bwd's cases); with
+     * dropout, negative values are the dropped elements (sign bit set, see ops.h) */
+    dc_case_tensor(c, "probs", P, fwd_first ? DC_FILL_NAN : DC_FILL_UNIFORM, s->p > 0.0f ? -1 : 0, 1, fwd_first);
     dc_case_tensor(c, "q", B * T * ld, DC_FILL_UNIFORM, -2, 2, false);
     dc_case_tensor(c, "k", B * S * ld, DC_FILL_UNIFORM, -2, 2, false);
     dc_case_tensor(c, "v", B * S * ld, DC_FILL_UNIFORM, -1, 1, false);

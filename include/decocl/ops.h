@@ -288,7 +288,9 @@ dc_status dc_hete_bwd(struct dc_backend *be, dc_view dxl, dc_view dxa, dc_view d
  *     out_hd = drop(P) v_hd                (out row (b, t) at out[(b*T + t) * ld_out ...])
  * The scores are rounded to float before scale is applied, as a gemm followed by
  * dc_softmax_fwd would. probs (B, H, T, S) saves P BEFORE dropout (the backward needs
- * the undropped P; the mask is regenerated from Philox). The dropout is the one
+ * the undropped P) with the sign bit set where dropout dropped the element: P >= 0, so
+ * |probs| is P and the backward reads the mask there instead of regenerating it from
+ * Philox. The dropout is the one
  * dc_dropout_fwd would apply to the whole probs tensor: element ((b*H + hd)*T + t)*S + j
  * takes that index's Philox word, so masks equal those of the unfused composition.
  * drop.p == 0 disables it; p must be < 1. out's columns outside d are untouched. */

@@ -56,7 +56,7 @@ static size_t fwd_local_bytes(const struct dc_attention *a, size_t lt) {
 }
 static size_t bwd_local_bytes(const struct dc_attention *a, size_t lt) {
     size_t S8 = round8(a->S), T8 = round8(a->T), h = a->d / a->H;
-    return (2 * h * S8 + 2 * h * T8 + 2 * a->S * T8 + lt * S8 + lt * (S8 + ATT_FR_EXTRA)) * sizeof(cl_float);
+    return (2 * h * S8 + 2 * h * T8 + 2 * a->S * T8 + lt * S8) * sizeof(cl_float);
 }
 
 dc_status cl_attention_fwd(struct dc_backend *be, dc_view out, dc_view probs, dc_view q, dc_view k, dc_view v,

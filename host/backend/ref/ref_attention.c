@@ -32,11 +32,27 @@ static float drop_factor(const struct dc_dropout *d, uint32_t thr, float keep, s
     return dc_dropout_word(d->seed, d->site, d->step, i) >= thr ? keep : 0.0f;
 }
 
-/* pd (T, S) = drop(P) of one head, as dc_dropout_fwd computes it. */
+/* The multiplier a stored probability carries: probs keeps P (>= 0) with the sign bit
+ * set where dropout dropped the element (see dc_attention_fwd). */
+static float stored_factor(const struct dc_attention *a, float stored) {
+    return signbit(stored) ? 0.0f : a->drop.p > 0.0f ? dc_dropout_scale(a->drop.p) : 1.0f;
+}
+
+/* Forward: pd (T, S) = drop(P) of one head, as dc_dropout_fwd computes it, and the
+ * dropped elements' sign bits set in probs. */
 static void head_dropped(const struct dc_attention *a, const struct head *hp, float *pd) {
     uint32_t thr = a->drop.p > 0.0f ? dc_dropout_threshold(a->drop.p) : 0;
     float keep = a->drop.p > 0.0f ? dc_dropout_scale(a->drop.p) : 1.0f;
-    for (size_t i = 0; i < a->T * a->S; ++i) pd[i] = hp->probs[i] * drop_factor(&a->drop, thr, keep, hp->row0 + i);
+    for (size_t i = 0; i < a->T * a->S; ++i) {
+        float f = drop_factor(&a->drop, thr, keep, hp->row0 + i);
+        pd[i] = hp->probs[i] * f;
+        if (f == 0.0f) hp->probs[i] = -hp->probs[i];
+    }
+}
+
+/* Backward: pd = drop(P) from the stored signs. */
+static void head_stored_dropped(const struct dc_attention *a, const struct head *hp, float *pd) {
+    for (size_t i = 0; i < a->T * a->S; ++i) pd[i] = fabsf(hp->probs[i]) * stored_factor(a, hp->probs[i]);
 }
 
 dc_status ref_attention_fwd(struct dc_backend *be, dc_view out, dc_view probs, dc_view q, dc_view k, dc_view v,
@@ -83,8 +99,6 @@ dc_status ref_attention_bwd(struct dc_backend *be, dc_view dq, dc_view dk, dc_vi
     if (pd == NULL)
         return dc_set_error(be->err, DC_ERR_NOMEM, "attention_bwd: out of host memory (%zu floats)", 2 * T * S);
     float *ds = pd + T * S; /* d drop(P), then the gradient of the raw scores */
-    uint32_t thr = a->drop.p > 0.0f ? dc_dropout_threshold(a->drop.p) : 0;
-    float keep = a->drop.p > 0.0f ? dc_dropout_scale(a->drop.p) : 1.0f;
     for (size_t b = 0; b < a->B; ++b)
         for (size_t hd = 0; hd < a->H; ++hd) {
             struct head hp = head_of(a, probs, q, k, v, b, hd);
@@ -92,7 +106,7 @@ dc_status ref_attention_bwd(struct dc_backend *be, dc_view dq, dc_view dk, dc_vi
             float *gq = ref_ptr(dq) + b * T * a->ld_q + hd * h;
             float *gk = ref_ptr(dk) + b * S * a->ld_k + hd * h;
             float *gv = ref_ptr(dv) + b * S * a->ld_v + hd * h;
-            head_dropped(a, &hp, pd);
+            head_stored_dropped(a, &hp, pd);
             /* dV = drop(P)^T dO */
             for (size_t j = 0; j < S; ++j)
                 for (size_t c = 0; c < h; ++c) {
@@ -107,11 +121,12 @@ dc_status ref_attention_bwd(struct dc_backend *be, dc_view dq, dc_view dk, dc_vi
                 for (size_t j = 0; j < S; ++j) {
                     double acc = 0.0;
                     for (size_t c = 0; c < h; ++c) acc += (double)go[t * a->ld_out + c] * (double)hp.v[j * a->ld_v + c];
-                    row[j] = (float)acc * drop_factor(&a->drop, thr, keep, hp.row0 + t * S + j);
+                    row[j] = (float)acc * stored_factor(a, y[j]);
                 }
                 double dot = 0.0;
-                for (size_t j = 0; j < S; ++j) dot += (double)row[j] * y[j];
-                for (size_t j = 0; j < S; ++j) row[j] = (float)((double)a->scale * y[j] * ((double)row[j] - dot));
+                for (size_t j = 0; j < S; ++j) dot += (double)row[j] * fabsf(y[j]);
+                for (size_t j = 0; j < S; ++j)
+                    row[j] = (float)((double)a->scale * fabsf(y[j]) * ((double)row[j] - dot));
             }
             /* dQ = dS K, dK = dS^T Q */
             for (size_t t = 0; t < T; ++t)
