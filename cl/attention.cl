@@ -1,26 +1,32 @@
-/* Fused multi-head attention (dc_attention_fwd / dc_attention_bwd in ops.h), two kernel
- * pairs; the host takes the *_local pair when its tiles fit the device's local memory.
+/* Fused multi-head attention (dc_attention_fwd / dc_attention_bwd in ops.h). The host
+ * picks, per call: the *_local pair when its tiles fit the device's local memory, with
+ * attention_bwd_serial instead of attention_bwd_local where a work-group is one
+ * work-item (CPUs), else the global-memory pair.
  *
- * *_local (the fast path; see the section below): the keys and values of one (b, head)
- * are staged transposed in local memory so that a work-item (a query row in the
- * forward) works on 8 keys at once in float8, the way softmax_fwd vectorises; the
- * backward's work-group (one per (b, head)) keeps drop(P) and dS transposed locally for
- * its key phase. Dropout factors of a row come from one vectorised Philox evaluation
+ * *_local (see the section below): the keys and values of one (b, head) are staged
+ * transposed in local memory so that a work-item (a query row at a time in the forward)
+ * works on 8 keys at once in float8, the way softmax_fwd vectorises; the backward's
+ * work-group (one per (b, head)) keeps drop(P) and dS transposed locally for its key
+ * phase. Dropout factors of a forward row come from one vectorised Philox evaluation
  * per 32 elements (att_row_factors).
+ *
+ * attention_bwd_serial (the last section): one work-item per (b, head) walks the query
+ * rows once, dK and dV accumulated as outer products in local memory.
  *
  * Global-memory pair (any shape, e.g. long sequences on a GPU's small local memory):
  * forward one work-item per query row (b, head, t), a work-group holding rows of one
  * (b, head); the row's raw scores go to probs, become the softmax in place, and the
  * output row is accumulated from drop(P) and V. Backward one work-group per (b, head);
  * its work-items first take the query rows (D_t = sum_j P_tj dP_tj into local memory,
- * then dQ), then, after a barrier, the key rows (dK, dV). Row loops keep the last Philox
- * block, column loops draw one block per element. Head columns are accumulated
+ * then dQ), then, after a barrier, the key rows (dK, dV). Head columns are accumulated
  * ATT_GROUP at a time in private float8 registers; a wider head takes several passes.
  *
- * Both: every loop strides by the local size, so any local size works; no atomics,
- * each work-group owns its head's columns. Dropout: element i = ((b*H + hd)*T + t)*S + j
- * of probs takes word i & 3 of dropout_words(.., i >> 2), as dropout_fwd over the whole
- * tensor does, so masks equal the unfused composition's bit for bit. */
+ * All: loops stride by the local size, so any local size works; no atomics, each
+ * work-group owns its head's columns. Dropout: element i = ((b*H + hd)*T + t)*S + j of
+ * probs takes word i & 3 of dropout_words(.., i >> 2), as dropout_fwd over the whole
+ * tensor does, so masks equal the unfused composition's bit for bit; the forward stores
+ * P with the sign bit set where the element was dropped, and the backwards read the
+ * mask from there (no Philox). */
 
 #define ATT_GROUP 32u
 
@@ -312,27 +318,40 @@ inline void att_row_factors(__local float *fr, ulong row0, uint n, const struct 
     }
 }
 
-/* Factors of keys j0 .. j0+7 from a row factor buffer, lanes >= n exactly 0. */
-inline float8 att_fr8(__local const float *fr, ulong row0, uint j0, uint n, const struct att_drop *d) {
+/* Factors of keys j0 .. j0+7 of a row, frow pointing at its key 0's; lanes >= n exactly 0. */
+inline float8 att_fr8(__local const float *frow, uint j0, uint n, const struct att_drop *d) {
     if (!d->on) return 1.0f;
-    return select((float8)0.0f, vload8(0, fr + j0 + (uint)(row0 & 3)),
-                  (int8)(0, 1, 2, 3, 4, 5, 6, 7) < (int8)((int)n));
+    return select((float8)0.0f, vload8(0, frow + j0), (int8)(0, 1, 2, 3, 4, 5, 6, 7) < (int8)((int)n));
 }
 
-/* One query row t of attention_fwd_local: scores against KT, softmax, P to probs,
- * drop(P) in the row buffer pd, then the output row from VT. */
+/* One query row of attention_fwd_local: scores against KT, softmax, P to probs (sign
+ * set where dropped), drop(P) in the row buffer pd, then the output row from VT. */
 inline void att_fwd_row(__global float *o, __global float *p, __global const float *qr, uint valid, uint Sn, uint hn,
-                        float scale, ulong row0, const struct att_drop *dr, __local const float *kt,
-                        __local const float *vt, __local float *pd, __local float *fr) {
+                        float scale, const struct att_drop *dr, __local const float *kt,
+                        __local const float *vt, __local float *pd, __local const float *frow) {
     uint S8 = (Sn + 7) & ~7u;
     const int8 lane = (int8)(0, 1, 2, 3, 4, 5, 6, 7);
     float8 m8 = -INFINITY;
-    for (uint j0 = 0; j0 < valid; j0 += 8) {
-        float8 s8 = 0.0f;
-        for (uint c = 0; c < hn; ++c) s8 = fma((float8)(qr[c]), vload8(0, kt + c * S8 + j0), s8);
-        uint n = att_lanes(j0, valid);
-        vstore8(s8, 0, pd + j0);
-        m8 = fmax(m8, select((float8)(-INFINITY), scale * s8, lane < (int8)((int)n)));
+    /* the query row 8 columns at a time in registers; partial scores of a wider head
+     * wait in pd */
+    for (uint c0 = 0; c0 < hn; c0 += 8) {
+        uint w = min(hn - c0, 8u);
+        float8 q8 = att_load8(qr + c0, w);
+        bool last = c0 + 8 >= hn;
+        for (uint j0 = 0; j0 < valid; j0 += 8) {
+            __local const float *kc = kt + c0 * S8 + j0;
+            float8 s8 = c0 ? vload8(0, pd + j0) : 0.0f;
+            s8 = fma((float8)(q8.s0), vload8(0, kc), s8);
+            if (w > 1) s8 = fma((float8)(q8.s1), vload8(0, kc + S8), s8);
+            if (w > 2) s8 = fma((float8)(q8.s2), vload8(0, kc + 2 * S8), s8);
+            if (w > 3) s8 = fma((float8)(q8.s3), vload8(0, kc + 3 * S8), s8);
+            if (w > 4) s8 = fma((float8)(q8.s4), vload8(0, kc + 4 * S8), s8);
+            if (w > 5) s8 = fma((float8)(q8.s5), vload8(0, kc + 5 * S8), s8);
+            if (w > 6) s8 = fma((float8)(q8.s6), vload8(0, kc + 6 * S8), s8);
+            if (w > 7) s8 = fma((float8)(q8.s7), vload8(0, kc + 7 * S8), s8);
+            vstore8(s8, 0, pd + j0);
+            if (last) m8 = fmax(m8, select((float8)(-INFINITY), scale * s8, lane < (int8)((int)att_lanes(j0, valid))));
+        }
     }
     float mx = att_hmax8(m8);
     float8 sum8 = 0.0f;
@@ -345,10 +364,9 @@ inline void att_fwd_row(__global float *o, __global float *p, __global const flo
     float inv = 1.0f / att_hsum8(sum8);
     /* P to probs (sign set where dropped), drop(P) kept locally; masked lanes and keys
      * are exactly 0 */
-    if (dr->on) att_row_factors(fr, row0, valid, dr);
     for (uint j0 = 0; j0 < S8; j0 += 8) {
         float8 p8 = j0 < valid ? vload8(0, pd + j0) * inv : 0.0f;
-        float8 f8 = j0 < valid ? att_fr8(fr, row0, j0, att_lanes(j0, valid), dr) : 1.0f;
+        float8 f8 = j0 < valid ? att_fr8(frow, j0, att_lanes(j0, valid), dr) : 1.0f;
         att_gstore8(p + j0, min(Sn - j0, 8u), select(p8, -p8, f8 == 0.0f));
         if (j0 < valid) vstore8(p8 * f8, 0, pd + j0);
     }
@@ -367,20 +385,38 @@ __kernel void attention_fwd_local(__global float *out, ulong out_off, __global f
                                   __global const float *q, ulong q_off, __global const float *k, ulong k_off,
                                   __global const float *v, ulong v_off, ulong T, ulong S, ulong H, ulong h, ulong ld_q,
                                   ulong ld_k, ulong ld_v, ulong ld_out, float scale, uint causal, uint drop_on,
-                                  ulong seed, uint site, ulong step, uint thr, float keep, __local float *loc) {
+                                  ulong seed, uint site, ulong step, uint thr, float keep, uint head_factors,
+                                  __local float *loc) {
     ulong bh = get_group_id(1), b = bh / H, hd = bh % H;
     uint hn = (uint)h, Sn = (uint)S, S8 = (Sn + 7) & ~7u, lid = (uint)get_local_id(0), ls = (uint)get_local_size(0);
-    __local float *kt = loc, *vt = loc + hn * S8, *pd = vt + hn * S8 + lid * S8;
-    __local float *fr = vt + hn * S8 + ls * S8 + lid * (S8 + ATT_FR_EXTRA);
+    __local float *kt = loc, *vt = loc + hn * S8, *pd = vt + hn * S8 + lid * S8, *fbase = vt + hn * S8 + ls * S8;
+    __local float *fr = fbase + lid * (S8 + ATT_FR_EXTRA);
+    struct att_drop dr = {drop_on, site, thr, seed, step, keep};
+    /* head_factors: the dropout factors of the whole head, T*S consecutive elements,
+     * 64 at a time (dropout_fwd's evaluation, ~1.8x faster per block than a row's and
+     * without a row's rounding waste) into fbase; else each row draws its own in fr */
+    ulong g0 = (bh * T * S) >> 6;
+    if (drop_on && head_factors) {
+        ulong g1 = ((bh + 1) * T * S - 1) >> 6;
+        for (ulong g = g0 + lid; g <= g1; g += ls) {
+            float16 fa[4];
+            dropout_factors64(g, seed, site, step, thr, keep, fa);
+            for (int i = 0; i < 4; ++i) vstore16(fa[i], 0, fbase + (g - g0) * 64 + 16 * i);
+        }
+    }
     att_load_transposed(kt, VIEW(k) + b * S * ld_k + hd * h, ld_k, Sn, S8, hn);
     att_load_transposed(vt, VIEW(v) + b * S * ld_v + hd * h, ld_v, Sn, S8, hn);
     barrier(CLK_LOCAL_MEM_FENCE);
-    struct att_drop dr = {drop_on, site, thr, seed, step, keep};
     for (ulong t = lid; t < T; t += ls) {
         uint valid = causal && t + 1 < S ? (uint)(t + 1) : Sn;
         ulong row0 = (bh * T + t) * S;
+        __local const float *frow = fbase + (row0 - 64 * g0);
+        if (!head_factors) {
+            if (drop_on) att_row_factors(fr, row0, valid, &dr);
+            frow = fr + (row0 & 3);
+        }
         att_fwd_row(VIEW(out) + (b * T + t) * ld_out + hd * h, VIEW(probs) + row0, VIEW(q) + (b * T + t) * ld_q + hd * h,
-                    valid, Sn, hn, scale, row0, &dr, kt, vt, pd, fr);
+                    valid, Sn, hn, scale, &dr, kt, vt, pd, frow);
     }
 }
 
@@ -466,4 +502,85 @@ __kernel void attention_bwd_local(__global float *dq, ulong dq_off, __global flo
             gk[c] += att_hsum8(ak);
         }
     }
+}
+
+/* ---- the single-work-item backward (CPUs) ----
+ * Global sizes (1, B*H), local (1, 1): one work-item per (b, head) walks the query rows
+ * once and accumulates dV and dK as outer products into transposed local accumulators
+ * (dVT, dKT: h * S8 each), so there is no transposing scatter and no key phase; dO_t and
+ * q_t are read straight from their rows. loc holds KT, VT, dKT, dVT and one row buffer. */
+__kernel void attention_bwd_serial(__global float *dq, ulong dq_off, __global float *dk, ulong dk_off,
+                                   __global float *dv, ulong dv_off, __global const float *dout, ulong dout_off,
+                                   __global const float *probs, ulong probs_off, __global const float *q, ulong q_off,
+                                   __global const float *k, ulong k_off, __global const float *v, ulong v_off,
+                                   ulong T, ulong S, ulong H, ulong h, ulong ld_q, ulong ld_k, ulong ld_v,
+                                   ulong ld_out, float scale, uint causal, uint drop_on, ulong seed, uint site,
+                                   ulong step, uint thr, float keep, __local float *loc) {
+    ulong bh = get_group_id(1), b = bh / H, hd = bh % H;
+    uint hn = (uint)h, Tn = (uint)T, Sn = (uint)S, S8 = (Sn + 7) & ~7u;
+    float keepf = drop_on ? keep : 1.0f;
+    __local float *kt = loc, *vt = kt + hn * S8, *dkt = vt + hn * S8, *dvt = dkt + hn * S8, *row = dvt + hn * S8;
+    __global const float *qb = VIEW(q) + b * T * ld_q + hd * h, *gob = VIEW(dout) + b * T * ld_out + hd * h;
+    __global float *dqb = VIEW(dq) + b * T * ld_q + hd * h;
+    __global float *dkb = VIEW(dk) + b * S * ld_k + hd * h, *dvb = VIEW(dv) + b * S * ld_v + hd * h;
+    __global const float *pb = VIEW(probs) + bh * T * S;
+    const int8 lane = (int8)(0, 1, 2, 3, 4, 5, 6, 7);
+    att_load_transposed(kt, VIEW(k) + b * S * ld_k + hd * h, ld_k, Sn, S8, hn);
+    att_load_transposed(vt, VIEW(v) + b * S * ld_v + hd * h, ld_v, Sn, S8, hn);
+    for (uint i = 0; i < 2 * hn * S8; i += 8) vstore8(0.0f, 0, dkt + i);
+    barrier(CLK_LOCAL_MEM_FENCE);
+
+    for (uint t = 0; t < Tn; ++t) {
+        uint valid = causal && t + 1 < Sn ? t + 1 : Sn;
+        __global const float *p = pb + t * S, *go = gob + t * ld_out, *qr = qb + t * ld_q;
+        /* x_tj = f_tj (dO_t . v_j), D_t = sum_j P_tj x_tj; dV_j += f_tj P_tj dO_t */
+        float8 d8 = 0.0f;
+        for (uint j0 = 0; j0 < valid; j0 += 8) {
+            uint n = att_lanes(j0, valid);
+            float8 stored = att_gload8(p + j0, n, 0.0f), p8 = fabs(stored);
+            float8 f8 = select((float8)(keepf), (float8)0.0f, signbit(stored) | (lane >= (int8)((int)n)));
+            float8 x8 = 0.0f, pd8 = p8 * f8;
+            for (uint c = 0; c < hn; ++c) {
+                float g = go[c];
+                x8 = fma((float8)(g), vload8(0, vt + c * S8 + j0), x8);
+                vstore8(fma(pd8, (float8)(g), vload8(0, dvt + c * S8 + j0)), 0, dvt + c * S8 + j0);
+            }
+            x8 *= f8;
+            vstore8(x8, 0, row + j0);
+            d8 = fma(p8, x8, d8);
+        }
+        float D = att_hsum8(d8);
+        /* dS_tj = scale P_tj (x_tj - D_t): dQ_t += sum_j dS_tj k_j, dK_j += dS_tj q_t */
+        __global float *gq = dqb + t * ld_q;
+        for (uint c0 = 0; c0 < hn; c0 += 8) {
+            uint w = min(hn - c0, 8u);
+            float8 a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f, a4 = 0.0f, a5 = 0.0f, a6 = 0.0f, a7 = 0.0f;
+            float qc[8];
+            for (uint c = 0; c < 8; ++c) qc[c] = c < w ? qr[c0 + c] : 0.0f;
+            for (uint j0 = 0; j0 < valid; j0 += 8) {
+                uint n = att_lanes(j0, valid);
+                float8 s8 = scale * fabs(att_gload8(p + j0, n, 0.0f)) * (vload8(0, row + j0) - D);
+                s8 = select((float8)0.0f, s8, lane < (int8)((int)n));
+                __local float *kc = kt + c0 * S8 + j0, *dkc = dkt + c0 * S8 + j0;
+#define ATT_SERIAL_COL(i, acc)                                                                                    \
+    if (i < w) {                                                                                                  \
+        acc = fma(s8, vload8(0, kc + i * S8), acc);                                                               \
+        vstore8(fma(s8, (float8)(qc[i]), vload8(0, dkc + i * S8)), 0, dkc + i * S8);                              \
+    }
+                ATT_SERIAL_COL(0, a0) ATT_SERIAL_COL(1, a1) ATT_SERIAL_COL(2, a2) ATT_SERIAL_COL(3, a3)
+                ATT_SERIAL_COL(4, a4) ATT_SERIAL_COL(5, a5) ATT_SERIAL_COL(6, a6) ATT_SERIAL_COL(7, a7)
+#undef ATT_SERIAL_COL
+            }
+            float8 sums = (float8)(att_hsum8(a0), att_hsum8(a1), att_hsum8(a2), att_hsum8(a3), att_hsum8(a4),
+                                   att_hsum8(a5), att_hsum8(a6), att_hsum8(a7));
+            att_put8(gq + c0, w, sums, true);
+        }
+    }
+
+    /* dK, dV back to their rows */
+    for (uint j = 0; j < Sn; ++j)
+        for (uint c = 0; c < hn; ++c) {
+            dkb[j * ld_k + c] += dkt[c * S8 + j];
+            dvb[j * ld_v + c] += dvt[c * S8 + j];
+        }
 }
