@@ -370,10 +370,25 @@ inline void att_fwd_row(__global float *o, __global float *p, __global const flo
         att_gstore8(p + j0, min(Sn - j0, 8u), select(p8, -p8, f8 == 0.0f));
         if (j0 < valid) vstore8(p8 * f8, 0, pd + j0);
     }
-    for (uint c = 0; c < hn; ++c) {
-        float8 acc = 0.0f;
-        for (uint j0 = 0; j0 < valid; j0 += 8) acc = fma(vload8(0, pd + j0), vload8(0, vt + c * S8 + j0), acc);
-        o[c] = att_hsum8(acc);
+    /* 8 output columns per pass over the row, each drop(P) block loaded once */
+    for (uint c0 = 0; c0 < hn; c0 += 8) {
+        uint w = min(hn - c0, 8u);
+        float8 a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f, a4 = 0.0f, a5 = 0.0f, a6 = 0.0f, a7 = 0.0f;
+        for (uint j0 = 0; j0 < valid; j0 += 8) {
+            float8 p8 = vload8(0, pd + j0);
+            __local const float *vc = vt + c0 * S8 + j0;
+            a0 = fma(p8, vload8(0, vc), a0);
+            if (w > 1) a1 = fma(p8, vload8(0, vc + S8), a1);
+            if (w > 2) a2 = fma(p8, vload8(0, vc + 2 * S8), a2);
+            if (w > 3) a3 = fma(p8, vload8(0, vc + 3 * S8), a3);
+            if (w > 4) a4 = fma(p8, vload8(0, vc + 4 * S8), a4);
+            if (w > 5) a5 = fma(p8, vload8(0, vc + 5 * S8), a5);
+            if (w > 6) a6 = fma(p8, vload8(0, vc + 6 * S8), a6);
+            if (w > 7) a7 = fma(p8, vload8(0, vc + 7 * S8), a7);
+        }
+        float8 sums = (float8)(att_hsum8(a0), att_hsum8(a1), att_hsum8(a2), att_hsum8(a3), att_hsum8(a4),
+                               att_hsum8(a5), att_hsum8(a6), att_hsum8(a7));
+        att_put8(o + c0, w, sums, false);
     }
 }
 

@@ -106,7 +106,7 @@ dc_status cl_attention_bwd(struct dc_backend *be, dc_view dq, dc_view dk, dc_vie
     if (st == DC_OK) st = group_size(cb, CLK_attention_bwd_local, a->T > a->S ? a->T : a->S, &lt);
     if (st != DC_OK) return st;
     /* one work-item per (b, head): the serial kernel, which accumulates dK and dV as
-     * outer products (MOSI shapes, PoCL 3.1: ~2.0 ms instead of 2.8 for the local kernel
+     * outer products (MOSI shapes, PoCL 3.1: 1.6 ms instead of 2.5-2.9 for the local kernel
      * run with one work-item) */
     size_t S8 = round8(a->S), serial_need = (4 * (a->d / a->H) * S8 + S8) * sizeof(cl_float);
     if (lt == 1 && serial_need <= local_mem) {
