@@ -7,8 +7,8 @@
  * transposed in local memory so that a work-item (a query row at a time in the forward)
  * works on 8 keys at once in float8, the way softmax_fwd vectorises; the backward's
  * work-group (one per (b, head)) keeps drop(P) and dS transposed locally for its key
- * phase. Dropout factors of a forward row come from one vectorised Philox evaluation
- * per 32 elements (att_row_factors).
+ * phase. A forward row draws its dropout factors 64 elements at a time, as dropout_fwd
+ * does (att_row_factors).
  *
  * attention_bwd_serial (the last section): one work-item per (b, head) walks the query
  * rows once, dK and dV accumulated as outer products in local memory.
@@ -271,50 +271,18 @@ inline void att_load_transposed(__local float *dst, __global const float *src, u
     }
 }
 
-/* Floats of a row factor buffer (att_row_factors) for rows of up to S8 keys. */
-#define ATT_FR_EXTRA 48u
+/* Floats of a row factor buffer (att_row_factors) beyond the row's keys. */
+#define ATT_FR_EXTRA 128u
 
-/* fr[j + (row0 & 3)] = dropout factor of element row0 + j, for j < n: the Philox blocks
- * (row0 >> 2) .. ((row0 + n - 1) >> 2), eight at a time with one vectorised evaluation
- * (bit-identical to dropout_words block by block), each block's four words stored as
- * consecutive factors. fr must hold n + ATT_FR_EXTRA floats. */
+/* fr[j + (row0 & 63)] = dropout factor of element row0 + j, for j < n: the 64-element
+ * groups (row0 >> 6) .. ((row0 + n - 1) >> 6), drawn as dropout_fwd draws them
+ * (dropout_factors64). fr must hold n + ATT_FR_EXTRA floats. */
 inline void att_row_factors(__local float *fr, ulong row0, uint n, const struct att_drop *d) {
-    ulong q0 = row0 >> 2;
-    uint nb = (uint)(((row0 + n - 1) >> 2) - q0 + 1);
-    for (uint m0 = 0; m0 < nb; m0 += 8) {
-        uint8 c0 = (uint8)((uint)(q0 + m0)) + (uint8)(0, 1, 2, 3, 4, 5, 6, 7), c1 = (uint8)(d->site),
-              c2 = (uint8)((uint)d->step), c3 = (uint8)((uint)(d->step >> 32));
-        uint k0 = (uint)d->seed, k1 = (uint)(d->seed >> 32);
-        for (int round = 0; round < 10; ++round) {
-            /* 32-bit halves: cheaper than widening to ulong8 on SIMD CPUs */
-            uint8 hi0 = mul_hi(c0, (uint8)PHILOX_M0), lo0 = c0 * (uint8)PHILOX_M0;
-            uint8 hi1 = mul_hi(c2, (uint8)PHILOX_M1), lo1 = c2 * (uint8)PHILOX_M1;
-            c0 = hi1 ^ c1 ^ (uint8)(k0);
-            c1 = lo1;
-            c2 = hi0 ^ c3 ^ (uint8)(k1);
-            c3 = lo0;
-            k0 += PHILOX_W0;
-            k1 += PHILOX_W1;
-        }
-        float8 f0 = select((float8)0.0f, (float8)(d->keep), c0 >= (uint8)(d->thr));
-        float8 f1 = select((float8)0.0f, (float8)(d->keep), c1 >= (uint8)(d->thr));
-        float8 f2 = select((float8)0.0f, (float8)(d->keep), c2 >= (uint8)(d->thr));
-        float8 f3 = select((float8)0.0f, (float8)(d->keep), c3 >= (uint8)(d->thr));
-        /* 4 x 8 transpose: as lane zips where clang offers them (see dropout_factors64) */
-#if defined(__clang__)
-        float16 a = __builtin_shufflevector(f0, f1, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
-        float16 c = __builtin_shufflevector(f2, f3, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
-        vstore16(__builtin_shufflevector(a, c, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23), 0, fr + 4 * m0);
-        vstore16(__builtin_shufflevector(a, c, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31), 0,
-                 fr + 4 * m0 + 16);
-#else
-        vstore16((float16)(f0.s0, f1.s0, f2.s0, f3.s0, f0.s1, f1.s1, f2.s1, f3.s1, f0.s2, f1.s2, f2.s2, f3.s2, f0.s3,
-                           f1.s3, f2.s3, f3.s3),
-                 0, fr + 4 * m0);
-        vstore16((float16)(f0.s4, f1.s4, f2.s4, f3.s4, f0.s5, f1.s5, f2.s5, f3.s5, f0.s6, f1.s6, f2.s6, f3.s6, f0.s7,
-                           f1.s7, f2.s7, f3.s7),
-                 0, fr + 4 * m0 + 16);
-#endif
+    ulong g0 = row0 >> 6, g1 = (row0 + n - 1) >> 6;
+    for (ulong g = g0; g <= g1; ++g) {
+        float16 fa[4];
+        dropout_factors64(g, d->seed, d->site, d->step, d->thr, d->keep, fa);
+        for (int i = 0; i < 4; ++i) vstore16(fa[i], 0, fr + (g - g0) * 64 + 16 * i);
     }
 }
 
@@ -407,18 +375,11 @@ __kernel void attention_fwd_local(__global float *out, ulong out_off, __global f
     __local float *kt = loc, *vt = loc + hn * S8, *pd = vt + hn * S8 + lid * S8, *fbase = vt + hn * S8 + ls * S8;
     __local float *fr = fbase + lid * (S8 + ATT_FR_EXTRA);
     struct att_drop dr = {drop_on, site, thr, seed, step, keep};
-    /* head_factors: the dropout factors of the whole head, T*S consecutive elements,
-     * 64 at a time (dropout_fwd's evaluation, ~1.8x faster per block than a row's and
-     * without a row's rounding waste) into fbase; else each row draws its own in fr */
+    /* head_factors (the host sets it for one work-item per group): the dropout factors of
+     * the whole head, T*S consecutive elements, drawn at once into fbase (no 64-element
+     * group drawn twice, as consecutive rows would); else each row draws its own in fr */
     ulong g0 = (bh * T * S) >> 6;
-    if (drop_on && head_factors) {
-        ulong g1 = ((bh + 1) * T * S - 1) >> 6;
-        for (ulong g = g0 + lid; g <= g1; g += ls) {
-            float16 fa[4];
-            dropout_factors64(g, seed, site, step, thr, keep, fa);
-            for (int i = 0; i < 4; ++i) vstore16(fa[i], 0, fbase + (g - g0) * 64 + 16 * i);
-        }
-    }
+    if (drop_on && head_factors && lid == 0) att_row_factors(fbase, bh * T * S, (uint)(T * S), &dr);
     att_load_transposed(kt, VIEW(k) + b * S * ld_k + hd * h, ld_k, Sn, S8, hn);
     att_load_transposed(vt, VIEW(v) + b * S * ld_v + hd * h, ld_v, Sn, S8, hn);
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -428,7 +389,7 @@ __kernel void attention_fwd_local(__global float *out, ulong out_off, __global f
         __local const float *frow = fbase + (row0 - 64 * g0);
         if (!head_factors) {
             if (drop_on) att_row_factors(fr, row0, valid, &dr);
-            frow = fr + (row0 & 3);
+            frow = fr + (row0 & 63);
         }
         att_fwd_row(VIEW(out) + (b * T + t) * ld_out + hd * h, VIEW(probs) + row0, VIEW(q) + (b * T + t) * ld_q + hd * h,
                     valid, Sn, hn, scale, &dr, kt, vt, pd, frow);

@@ -50,7 +50,7 @@ static dc_status local_mem_size(struct cl_backend *cb, size_t *out) {
 
 /* Local memory of the *_local kernels (see cl/attention.cl), lt work-items per group. */
 static size_t round8(size_t n) { return (n + 7) / 8 * 8; }
-#define ATT_FR_EXTRA 48 /* as in cl/attention.cl: a row's dropout factors take S8 + 48 floats */
+#define ATT_FR_EXTRA 128 /* as in cl/attention.cl: a row's dropout factors take S8 + 128 floats */
 static size_t fwd_local_bytes(const struct dc_attention *a, size_t lt) {
     return ((2 * (a->d / a->H) + lt) * round8(a->S) + lt * (round8(a->S) + ATT_FR_EXTRA)) * sizeof(cl_float);
 }
