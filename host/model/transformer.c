@@ -24,18 +24,18 @@
  *     site_base + 16 (l+1) + 2  relu dropout (after relu(fc1))
  *     site_base + 16 (l+1) + 3  residual dropout after fc2
  * A dropout is active when cfg->training and its p > 0; otherwise it is skipped. Masks
- * are regenerated in the backward (dc_dropout_bwd), never stored.
+ * are regenerated in the backward (dc_dropout_bwd), never stored, except the attention
+ * probabilities' (in the sign bits of P, see dc_attention_fwd).
  *
  * Tape: two device allocations made by dc_tf_tape_create, never in the forward:
  *  - saved (read by the backward): K0, V0 and per layer its input x, q, k, v, the softmax
- *    output P (before dropout), the head-concatenated context, r1 = x + resdrop(attn),
- *    LN_attn's mean/rstd and output y1, h = relu(fc1(y1)) (the relu output), hd =
+ *    output P (before dropout, sign bits marking the dropped elements), the
+ *    head-concatenated context, r1 = x + resdrop(attn), LN_attn's mean/rstd and output y1, h = relu(fc1(y1)) (the relu output), hd =
  *    reludrop(h) (only in a tape made with relu dropout: storing it spares the backward
  *    two Philox passes over (N, F), since hd > 0 exactly where both relu and dropout pass
  *    the gradient), r2 = y1 + resdrop(fc2(...)), LN_final's mean/rstd. The output of the
  *    last layer goes to `out` only; layer l's output is layer l+1's saved input.
- *  - work: scratch of the forward and the backward (the attention ops regenerate
- *    drop(P)'s mask themselves). */
+ *  - work: scratch of the forward and the backward. */
 #include "model/transformer.h"
 
 #include <math.h>
