@@ -30,11 +30,12 @@
  * Tape: two device allocations made by dc_tf_tape_create, never in the forward:
  *  - saved (read by the backward): K0, V0 and per layer its input x, q, k, v, the softmax
  *    output P (before dropout, sign bits marking the dropped elements), the
- *    head-concatenated context, r1 = x + resdrop(attn), LN_attn's mean/rstd and output y1, h = relu(fc1(y1)) (the relu output), hd =
- *    reludrop(h) (only in a tape made with relu dropout: storing it spares the backward
- *    two Philox passes over (N, F), since hd > 0 exactly where both relu and dropout pass
- *    the gradient), r2 = y1 + resdrop(fc2(...)), LN_final's mean/rstd. The output of the
- *    last layer goes to `out` only; layer l's output is layer l+1's saved input.
+ *    head-concatenated context, r1 = x + resdrop(attn), LN_attn's mean/rstd and output
+ *    y1, h = relu(fc1(y1)) (the relu output), hd = reludrop(h) (only in a tape made with
+ *    relu dropout: storing it spares the backward two Philox passes over (N, F), since
+ *    hd > 0 exactly where both relu and dropout pass the gradient), r2 = y1 +
+ *    resdrop(fc2(...)), LN_final's mean/rstd. The output of the last layer goes to `out`
+ *    only; layer l's output is layer l+1's saved input.
  *  - work: scratch of the forward and the backward. */
 #include "model/transformer.h"
 
